@@ -1,0 +1,27 @@
+"""Settings from the environment (prefix LIVERMORE_) with embedded defaults; CLI flags override."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """One plain settings object, passed explicitly to whatever needs it."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVERMORE_", extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    min_candle_threshold: int = Field(60, ge=1, description="fewer cached candles than this -> fetch")
+    default_candle_target: int = Field(100, ge=1, description="how many candles a warmup fills")
+    max_candles: int = Field(1000, ge=1, description="each candle key is trimmed to this many")
+    scan_chunk: int = Field(1000, ge=1, description="keys answered per scanner script call")
+    max_in_flight: int = Field(32, ge=1, description="upper bound on concurrent REST requests")
+    safety_margin: float = Field(0.10, ge=0.0, lt=1.0, description="share of the budget left unused")
+    http_timeout_s: float = Field(10.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    coinbase_rate_per_s: float = Field(10.0, gt=0)
+    lock_ttl_s: float = Field(30.0, gt=0)
+    stats_interval_s: float = Field(0.25, ge=0)
+    admin_token: str | None = None
+    command_sub: str = "default"

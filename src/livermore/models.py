@@ -1,0 +1,130 @@
+"""Types shared by every layer: timeframes and candles, in the original system's wire format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import orjson
+
+
+class Timeframe(str, Enum):
+    """A candle interval; the value is the name used in Redis keys and on Binance."""
+
+    M1 = "1m"
+    M5 = "5m"
+    M15 = "15m"
+    M30 = "30m"
+    H1 = "1h"
+    H2 = "2h"
+    H4 = "4h"
+    H6 = "6h"
+    D1 = "1d"
+
+    @property
+    def ms(self) -> int:
+        """Length of one interval in milliseconds."""
+        return _TIMEFRAME_MS[self.value]
+
+    def floor(self, t_ms: int) -> int:
+        """Open time of the interval that contains `t_ms`."""
+        return t_ms - t_ms % self.ms
+
+    @classmethod
+    def parse(cls, value: str) -> Timeframe:
+        """Parse a name like '5m', with an error that lists the supported ones."""
+        try:
+            return cls(value.strip())
+        except ValueError:
+            supported = " ".join(tf.value for tf in cls)
+            raise ValueError(f"unknown timeframe {value!r} (supported: {supported})") from None
+
+    @classmethod
+    def parse_list(cls, value: str) -> list[Timeframe]:
+        """Parse 'a,b,c' (or a space-separated list) into timeframes, largest first."""
+        names = [v for v in value.replace(",", " ").split() if v]
+        if not names:
+            raise ValueError("no timeframes given")
+        return sorted({cls.parse(v) for v in names}, key=lambda tf: -tf.ms)
+
+
+_MINUTE = 60_000
+_TIMEFRAME_MS = {
+    "1m": _MINUTE,
+    "5m": 5 * _MINUTE,
+    "15m": 15 * _MINUTE,
+    "30m": 30 * _MINUTE,
+    "1h": 60 * _MINUTE,
+    "2h": 120 * _MINUTE,
+    "4h": 240 * _MINUTE,
+    "6h": 360 * _MINUTE,
+    "1d": 1440 * _MINUTE,
+}
+
+# The seeds' SCAN_TIMEFRAME_ORDER: warm the largest timeframe first.
+SCAN_TIMEFRAME_ORDER: tuple[Timeframe, ...] = (
+    Timeframe.D1,
+    Timeframe.H4,
+    Timeframe.H1,
+    Timeframe.M15,
+    Timeframe.M5,
+    Timeframe.M1,
+)
+
+
+def _js_number(x: float) -> float | int:
+    """Render like JavaScript's JSON.stringify: integral floats without '.0'."""
+    return int(x) if float(x).is_integer() and abs(x) < 2**53 else x
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One OHLCV candle; `timestamp` is the open time in Unix ms (the sorted-set score)."""
+
+    timestamp: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    symbol: str
+    timeframe: Timeframe
+    is_synthetic: bool = False
+
+    def to_member(self) -> bytes:
+        """The sorted-set member, byte-compatible with the original (key order, JS numbers)."""
+        doc: dict[str, Any] = {
+            "timestamp": self.timestamp,
+            "open": _js_number(self.open),
+            "high": _js_number(self.high),
+            "low": _js_number(self.low),
+            "close": _js_number(self.close),
+            "volume": _js_number(self.volume),
+            "symbol": self.symbol,
+            "timeframe": self.timeframe.value,
+        }
+        if self.is_synthetic:
+            doc["isSynthetic"] = True
+        return orjson.dumps(doc)
+
+    @classmethod
+    def from_member(cls, member: bytes | str) -> Candle:
+        """Parse a sorted-set member written by us or by the original."""
+        d = orjson.loads(member)
+        return cls(
+            timestamp=int(d["timestamp"]),
+            open=float(d["open"]),
+            high=float(d["high"]),
+            low=float(d["low"]),
+            close=float(d["close"]),
+            volume=float(d["volume"]),
+            symbol=d["symbol"],
+            timeframe=Timeframe(d["timeframe"]),
+            is_synthetic=bool(d.get("isSynthetic", False)),
+        )
+
+    def synthetic_next(self, timestamp: int) -> Candle:
+        """A no-trade candle at `timestamp`: this candle's close as OHLC, volume 0 (the original's rule)."""
+        c = self.close
+        return Candle(timestamp, c, c, c, c, 0.0, self.symbol, self.timeframe, is_synthetic=True)

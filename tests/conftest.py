@@ -1,0 +1,26 @@
+"""Shared fixtures: a private redis-server per test session, a clean database per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+
+from livermore.embedded import RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """Our own redis-server on a free port in a temp dir; never the machine's 6379."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    """A client on the session's server; the database is flushed before each test (it is ours)."""
+    client = Redis.from_url(redis_server.url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
