@@ -9,7 +9,7 @@ for i, key in ipairs(KEYS) do
   local newest = -1
   local window = 0
   if count > 0 then
-    local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    local top = redis.call('ZRANGE', key, '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT', 0, 1, 'WITHSCORES')
     newest = tonumber(top[2])
     local from = newest - (depth - 1) * tonumber(ARGV[1 + i])
     window = redis.call('ZCOUNT', key, from, newest)

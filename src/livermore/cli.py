@@ -1,0 +1,185 @@
+"""The `livermore` command: scan, schedule, warmup, demo (and the simulator and the service)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import typer
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from rich.console import Console
+
+from livermore.cache import CandleCache
+from livermore.config import Settings
+from livermore.exchanges import ExchangeError, make_adapter
+from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
+from livermore.render import ProgressView, failures_table, reports_table, scan_table, schedule_table
+from livermore.warmup import CandleStatusScanner, SmartWarmupService, WarmupAlreadyRunning, WarmupScheduleBuilder
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+RedisUrl = Annotated[str | None, typer.Option(help="Redis URL (default: LIVERMORE_REDIS_URL or redis://127.0.0.1:6379/0)")]
+Symbols = Annotated[str, typer.Option(help="comma-separated symbols, e.g. BTC-USD,ETH-USD")]
+Timeframes = Annotated[str, typer.Option(help="comma-separated timeframes")]
+DEFAULT_TFS = ",".join(tf.value for tf in SCAN_TIMEFRAME_ORDER)
+EXCHANGE_IDS = {"coinbase": 1, "binance": 2, "binance_us": 2}
+
+
+def fail(message: str) -> typer.Exit:
+    """One clear line on stderr, exit code 1."""
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+def run_async(main: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; known failures become one error line instead of a traceback."""
+    try:
+        return asyncio.run(main())
+    except (RedisError, OSError) as e:
+        raise fail(f"Redis is unreachable or failed: {e}") from None
+    except (ExchangeError, WarmupAlreadyRunning, ValueError) as e:
+        raise fail(str(e)) from None
+
+
+def parse_symbols(symbols: str) -> list[str]:
+    parsed = [s.strip() for s in symbols.split(",") if s.strip()]
+    if not parsed:
+        raise fail("no symbols given (e.g. --symbols BTC-USD,ETH-USD)")
+    return parsed
+
+
+def parse_timeframes(timeframes: str) -> list[Timeframe]:
+    try:
+        return Timeframe.parse_list(timeframes)
+    except ValueError as e:
+        raise fail(str(e)) from None
+
+
+def settings_for(redis_url: str | None) -> Settings:
+    settings = Settings()
+    return settings.model_copy(update={"redis_url": redis_url}) if redis_url else settings
+
+
+def print_json(doc: Any) -> None:
+    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+@app.command()
+def scan(
+    symbols: Symbols,
+    exchange_id: Annotated[int, typer.Option(help="exchange id in the key names (1 Coinbase, 2 Binance)")] = 1,
+    timeframes: Timeframes = DEFAULT_TFS,
+    redis_url: RedisUrl = None,
+    json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Report which cached pairs are sufficient (count, freshness, holes)."""
+    settings, syms, tfs = settings_for(redis_url), parse_symbols(symbols), parse_timeframes(timeframes)
+
+    async def main() -> list[Any]:
+        async with Redis.from_url(settings.redis_url) as redis:
+            return await CandleStatusScanner(CandleCache(redis), settings.min_candle_threshold).scan(exchange_id, syms, tfs)
+
+    results = run_async(main)
+    if json:
+        print_json([_result_dict(r) for r in results])
+    else:
+        console.print(scan_table(results))
+
+
+def _result_dict(r: Any) -> dict[str, Any]:
+    return {
+        "symbol": r.symbol, "timeframe": r.timeframe.value, "cachedCount": r.cached_count,
+        "newestOpenTime": r.newest_open_time, "sufficient": r.sufficient, "reason": r.reason,
+    }
+
+
+@app.command()
+def schedule(
+    symbols: Symbols,
+    exchange_id: Annotated[int, typer.Option(help="exchange id in the key names (1 Coinbase, 2 Binance)")] = 1,
+    timeframes: Timeframes = DEFAULT_TFS,
+    redis_url: RedisUrl = None,
+    json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Scan, then build and persist the warmup schedule (only the pairs that need candles)."""
+    settings, syms, tfs = settings_for(redis_url), parse_symbols(symbols), parse_timeframes(timeframes)
+
+    async def main() -> Any:
+        async with Redis.from_url(settings.redis_url) as redis:
+            results = await CandleStatusScanner(CandleCache(redis), settings.min_candle_threshold).scan(exchange_id, syms, tfs)
+            return await WarmupScheduleBuilder(redis, settings.default_candle_target).build_and_persist(exchange_id, results)
+
+    built = run_async(main)
+    if json:
+        print_json(built.model_dump(by_alias=True, mode="json"))
+    else:
+        console.print(schedule_table(built))
+
+
+async def resolve_symbols(adapter: Any, symbols: str | None, top: int | None, quote: str) -> list[str]:
+    """--symbols as given, or the exchange's top N by 24h quote volume."""
+    if symbols:
+        return parse_symbols(symbols)
+    if top:
+        return await adapter.top_symbols(top, quote)
+    raise fail("give --symbols A,B or --top N")
+
+
+async def warm(
+    redis: Redis, adapter: Any, settings: Settings, exchange_id: int, symbols: list[str],
+    tfs: list[Timeframe], policy: str, title: str, show: bool,
+) -> Any:
+    """One warmup with a live view (progress bar on a terminal, plain lines otherwise)."""
+    service = SmartWarmupService(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]
+    view_console = console if show else Console(quiet=True)
+    with ProgressView(view_console, title) as view:
+        return await service.run(exchange_id, symbols, tfs, on_progress=view.update)
+
+
+@app.command()
+def warmup(
+    exchange: Annotated[str, typer.Option(help="binance, binance_us or coinbase")] = "binance",
+    base_url: Annotated[str | None, typer.Option(help="REST base URL (e.g. the simulator's)")] = None,
+    redis_url: RedisUrl = None,
+    symbols: Annotated[str | None, typer.Option(help="comma-separated symbols")] = None,
+    top: Annotated[int | None, typer.Option(help="warm the top N symbols by 24h quote volume")] = None,
+    quote: Annotated[str, typer.Option(help="quote currency for --top")] = "USDT",
+    timeframes: Timeframes = DEFAULT_TFS,
+    policy: Annotated[str, typer.Option(help="smart (rate-limit driven) or seed (batches of 5, 1 s pause)")] = "smart",
+    exchange_id: Annotated[int | None, typer.Option(help="override the exchange id used in keys")] = None,
+    json: Annotated[bool, typer.Option("--json", help="print one JSON report on stdout")] = False,
+) -> None:
+    """Scan, schedule and fetch only what is missing, at the exchange's rate limit."""
+    if exchange not in EXCHANGE_IDS:
+        raise fail(f"unknown exchange {exchange!r} (binance, binance_us, coinbase)")
+    if policy not in ("smart", "seed"):
+        raise fail(f"unknown policy {policy!r} (smart, seed)")
+    settings, tfs = settings_for(redis_url), parse_timeframes(timeframes)
+    ex_id = exchange_id or EXCHANGE_IDS[exchange]
+
+    async def main() -> Any:
+        adapter = make_adapter(exchange, base_url=base_url, settings=settings, exchange_id=ex_id)
+        try:
+            async with Redis.from_url(settings.redis_url) as redis:
+                await redis.ping()
+                syms = await resolve_symbols(adapter, symbols, top, quote)
+                return await warm(redis, adapter, settings, ex_id, syms, tfs, policy, f"warmup {exchange}", not json)
+        finally:
+            await adapter.close()
+
+    report = run_async(main)
+    if json:
+        print_json({k: v for k, v in report.as_dict().items() if k != "exchange_id"})
+    else:
+        console.print(reports_table([(f"{exchange} ({policy})", report)]))
+        if report.failures:
+            console.print(failures_table(report))
+    if report.failed or report.status != "complete":
+        raise typer.Exit(2)

@@ -1,0 +1,47 @@
+"""Fetch one pair from the exchange and store it, filling confirmed no-trade intervals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from livermore.cache import CandleCache
+from livermore.exchanges import ExchangeAdapter
+from livermore.models import Candle, Timeframe
+
+
+def fill_no_trade(candles: Sequence[Candle], prev: Candle | None, start_ms: int, last_closed_ms: int) -> list[Candle]:
+    """Candles of [start_ms, last_closed_ms] made contiguous: an interval the exchange returned no
+    candle for (it had no trades, Coinbase omits those) becomes a synthetic candle carrying the
+    previous close. Nothing is invented before the first known candle (e.g. before a listing)."""
+    if not candles:
+        return []
+    tf = candles[0].timeframe
+    by_time = {c.timestamp: c for c in candles}
+    last = prev if prev is not None and prev.timestamp == start_ms - tf.ms else None
+    out: list[Candle] = []
+    end = max(candles[-1].timestamp, last_closed_ms)
+    for t in range(start_ms, end + 1, tf.ms):
+        c = by_time.get(t)
+        if c is None and last is not None and t <= last_closed_ms:
+            c = last.synthetic_next(t)
+        if c is not None:
+            out.append(c)
+            last = c
+    return out
+
+
+async def fetch_and_store(
+    adapter: ExchangeAdapter,
+    cache: CandleCache,
+    exchange_id: int,
+    symbol: str,
+    timeframe: Timeframe,
+    start_ms: int,
+    clock: Callable[[], int],
+) -> int:
+    """Fetch [start_ms, now] and write it in one round trip; returns candles written."""
+    start_ms = timeframe.floor(start_ms)
+    candles = await adapter.fetch_candles(symbol, timeframe, start_ms)
+    prev = await cache.last_before(exchange_id, symbol, timeframe, start_ms) if candles else None
+    last_closed = timeframe.floor(clock()) - timeframe.ms
+    return await cache.add_candles(exchange_id, fill_no_trade(candles, prev, start_ms, last_closed))

@@ -1,0 +1,44 @@
+"""Schedule entries as a Redis Stream read by one consumer group.
+
+A worker claims entries with XREADGROUP and completes them with XACK: the unit of work lives in
+Redis, so several worker processes (or machines) can share one schedule without a redesign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+
+from livermore.cache.keys import warmup_queue_key
+from livermore.warmup.types import WarmupScheduleEntry
+
+GROUP = "warmup"
+
+
+class EntryQueue:
+    def __init__(self, redis: Redis, exchange_id: int, consumer: str):
+        self.redis = redis
+        self.key = warmup_queue_key(exchange_id)
+        self.consumer = consumer
+
+    async def reset(self, entries: Sequence[WarmupScheduleEntry]) -> None:
+        """Replace the queue with `entries`, in order, and a fresh consumer group: one round trip."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.key)
+            for entry in entries:
+                pipe.xadd(self.key, {"entry": entry.to_json()})
+            pipe.xgroup_create(self.key, GROUP, id="0", mkstream=True)
+            await pipe.execute()
+
+    async def claim(self, count: int) -> list[tuple[bytes, WarmupScheduleEntry]]:
+        """Up to `count` entries nobody has claimed yet, in schedule order."""
+        reply = await self.redis.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=count)
+        if not reply:
+            return []
+        _, messages = reply[0]
+        return [(mid, WarmupScheduleEntry.model_validate_json(fields[b"entry"])) for mid, fields in messages]
+
+    async def complete(self, *ids: bytes) -> None:
+        if ids:
+            await self.redis.xack(self.key, GROUP, *ids)

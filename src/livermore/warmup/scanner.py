@@ -1,0 +1,60 @@
+"""CandleStatusScanner: which cached pairs are complete, fresh and hole-free."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from livermore.cache import CandleCache, PairWindow
+from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
+from livermore.warmup.types import MIN_CANDLE_THRESHOLD, CandleStatusResult, Reason, now_ms
+
+log = logging.getLogger(__name__)
+
+
+class CandleStatusScanner:
+    """Scans every symbol x timeframe pair in a few Redis round trips (one script call per chunk).
+
+    A pair is sufficient only if it holds `threshold` candles, its newest candle opened within two
+    intervals of now, and the newest `threshold` candles are contiguous: one ZCOUNT over the span
+    they must fill answers all three. Counting alone would call a cache that stopped updating
+    hours ago sufficient.
+    """
+
+    def __init__(
+        self, cache: CandleCache, threshold: int = MIN_CANDLE_THRESHOLD, clock: Callable[[], int] = now_ms
+    ):
+        self.cache = cache
+        self.threshold = threshold
+        self.clock = clock
+
+    async def scan(
+        self, exchange_id: int, symbols: Sequence[str], timeframes: Sequence[Timeframe] = SCAN_TIMEFRAME_ORDER
+    ) -> list[CandleStatusResult]:
+        """Results largest timeframe first, then in the symbols' order."""
+        ordered = sorted(dict.fromkeys(timeframes), key=lambda tf: -tf.ms)
+        pairs = [(s, tf) for tf in ordered for s in symbols]
+        windows = await self.cache.windows(exchange_id, pairs, depth=self.threshold)
+        now = self.clock()
+        results = [self._verdict(w, now) for w in windows]
+        log.info(
+            "scanned %d pairs of exchange %s: %d sufficient",
+            len(results), exchange_id, sum(r.sufficient for r in results),
+        )
+        return results
+
+    def _verdict(self, w: PairWindow, now: int) -> CandleStatusResult:
+        tf = w.timeframe
+        holed = w.window_count < min(w.cached_count, self.threshold)
+        reason: Reason
+        if w.newest_open_time is None:
+            reason = "empty"
+        elif w.newest_open_time < tf.floor(now) - tf.ms:
+            reason = "stale"
+        elif w.cached_count < self.threshold:
+            reason = "low_count"
+        elif holed:
+            reason = "gap"
+        else:
+            reason = "ok"
+        return CandleStatusResult(w.symbol, tf, w.cached_count, w.newest_open_time, reason == "ok", reason, holed)

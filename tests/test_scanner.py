@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from livermore.cache import CandleCache
+from livermore.models import Candle, Timeframe
+from livermore.warmup import CandleStatusScanner
+
+NOW = 1_750_000_000_000
+TF = Timeframe.M5
+
+
+def series(symbol: str, n: int, *, newest: int | None = None, skip: frozenset[int] = frozenset(), tf: Timeframe = TF) -> list[Candle]:
+    """n candles ending at `newest` (default: the current open interval), minus the indices in `skip`."""
+    top = tf.floor(NOW) if newest is None else newest
+    return [
+        Candle(top - i * tf.ms, 10.0, 11.0, 9.0, 10.5, 1.0, symbol, tf)
+        for i in range(n) if i not in skip
+    ]
+
+
+async def test_verdicts(redis: Redis) -> None:
+    cache = CandleCache(redis)
+    await cache.add_candles(1, series("OK", 100))
+    await cache.add_candles(1, series("LOW", 30))
+    await cache.add_candles(1, series("STALE", 100, newest=TF.floor(NOW) - 2 * TF.ms))
+    await cache.add_candles(1, series("HOLE", 100, skip=frozenset({10})))
+    await cache.add_candles(1, series("OLDHOLE", 100, skip=frozenset({80})))
+    await cache.add_candles(1, series("PREV", 100, newest=TF.floor(NOW) - TF.ms))
+    symbols = ["OK", "LOW", "STALE", "HOLE", "OLDHOLE", "PREV", "EMPTY"]
+    results = await CandleStatusScanner(cache, threshold=60, clock=lambda: NOW).scan(1, symbols, [TF])
+    verdicts = {r.symbol: (r.reason, r.sufficient, r.cached_count) for r in results}
+    assert verdicts == {
+        "OK": ("ok", True, 100),
+        "LOW": ("low_count", False, 30),
+        "STALE": ("stale", False, 100),
+        "HOLE": ("gap", False, 99),
+        "OLDHOLE": ("ok", True, 99),  # the newest 60 are whole: enough
+        "PREV": ("ok", True, 100),  # newest is the last closed interval: fresh
+        "EMPTY": ("empty", False, 0),
+    }
+    ok = results[0]
+    assert ok.newest_open_time == TF.floor(NOW)
+
+
+async def test_order_is_largest_timeframe_first_then_symbols_as_given(redis: Redis) -> None:
+    scanner = CandleStatusScanner(CandleCache(redis), clock=lambda: NOW)
+    results = await scanner.scan(1, ["B", "A"], [Timeframe.M1, Timeframe.D1, Timeframe.H1])
+    assert [(r.timeframe.value, r.symbol) for r in results] == [
+        ("1d", "B"), ("1d", "A"), ("1h", "B"), ("1h", "A"), ("1m", "B"), ("1m", "A"),
+    ]
+
+
+async def test_thousands_of_pairs_in_few_round_trips(redis: Redis) -> None:
+    """The scan is a handful of commands whatever the pair count (Redis counts them for us)."""
+    symbols = [f"S{i}" for i in range(1700)]
+    tfs = [Timeframe.D1, Timeframe.H4, Timeframe.H1, Timeframe.M15, Timeframe.M5, Timeframe.M1]
+    await redis.config_resetstat()
+    results = await CandleStatusScanner(CandleCache(redis), clock=lambda: NOW).scan(1, symbols, tfs)
+    assert len(results) == 10_200
+    info = await redis.info("commandstats")
+    calls = sum(v["calls"] for k, v in info.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
+    assert calls == 11  # ceil(10,200 / 1,000) script calls, sent in one pipeline
