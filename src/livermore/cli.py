@@ -15,9 +15,11 @@ from rich.console import Console
 
 from livermore.cache import CandleCache
 from livermore.config import Settings
+from livermore.control.cli import send, serve
 from livermore.exchanges import ExchangeError, make_adapter
+from livermore.exchanges.cli import simulator
 from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
-from livermore.render import ProgressView, failures_table, reports_table, scan_table, schedule_table
+from livermore.render import failures_table, reports_table, scan_table, schedule_table, warm
 from livermore.warmup import CandleStatusScanner, SmartWarmupService, WarmupAlreadyRunning, WarmupScheduleBuilder
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -132,17 +134,6 @@ async def resolve_symbols(adapter: Any, symbols: str | None, top: int | None, qu
     raise fail("give --symbols A,B or --top N")
 
 
-async def warm(
-    redis: Redis, adapter: Any, settings: Settings, exchange_id: int, symbols: list[str],
-    tfs: list[Timeframe], policy: str, title: str, show: bool,
-) -> Any:
-    """One warmup with a live view (progress bar on a terminal, plain lines otherwise)."""
-    service = SmartWarmupService(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]
-    view_console = console if show else Console(quiet=True)
-    with ProgressView(view_console, title) as view:
-        return await service.run(exchange_id, symbols, tfs, on_progress=view.update)
-
-
 @app.command()
 def warmup(
     exchange: Annotated[str, typer.Option(help="binance, binance_us or coinbase")] = "binance",
@@ -170,7 +161,8 @@ def warmup(
             async with Redis.from_url(settings.redis_url) as redis:
                 await redis.ping()
                 syms = await resolve_symbols(adapter, symbols, top, quote)
-                return await warm(redis, adapter, settings, ex_id, syms, tfs, policy, f"warmup {exchange}", not json)
+                service = SmartWarmupService(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]
+                return await warm(service, ex_id, syms, tfs, f"warmup {exchange}", None if json else console)
         finally:
             await adapter.close()
 
@@ -183,3 +175,20 @@ def warmup(
             console.print(failures_table(report))
     if report.failed or report.status != "complete":
         raise typer.Exit(2)
+
+
+@app.command()
+def demo(
+    fresh: Annotated[bool, typer.Option("--fresh", help="wipe the demo's Redis data first")] = False,
+    symbols: Annotated[int, typer.Option(help="how many simulated symbols to warm")] = 50,
+) -> None:
+    """Start a private Redis and the exchange simulator, warm every pair, then warm again (0 REST calls)."""
+    from livermore.demo import run_demo
+
+    reports = run_async(lambda: run_demo(console, fresh=fresh, symbols=symbols))
+    console.print(reports_table(reports))
+
+
+app.command()(simulator)
+app.command()(serve)
+app.command()(send)

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from livermore.warmup import CandleStatusResult, WarmupReport, WarmupSchedule, WarmupStats
+from livermore.models import Timeframe
+from livermore.warmup import CandleStatusResult, SmartWarmupService, WarmupReport, WarmupSchedule, WarmupStats
 
 
 def scan_table(results: Sequence[CandleStatusResult]) -> Table:
@@ -105,3 +106,12 @@ class ProgressView:
     def __exit__(self, *exc: Any) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+async def warm(
+    service: SmartWarmupService, exchange_id: int, symbols: Sequence[str], timeframes: Sequence[Timeframe],
+    title: str, console: Console | None,
+) -> WarmupReport:
+    """One warmup with a live view on `console` (progress bar on a terminal, plain lines otherwise)."""
+    with ProgressView(console or Console(quiet=True), title) as view:
+        return await service.run(exchange_id, symbols, timeframes, on_progress=view.update)

@@ -1,0 +1,3 @@
+from livermore.cli import app
+
+app(prog_name="livermore")

@@ -1,0 +1,1 @@
+"""The admin web app and its one page: live warmup progress, candle meter, commands."""

@@ -1,0 +1,190 @@
+"""The admin web app: read endpoints, live SSE progress, Prometheus, and mutations that go through
+the control channel's command handlers (one code path), behind a bearer token."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, HTTPException, status
+from fastapi.responses import FileResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+
+from livermore.admin.metrics import WarmupMetrics
+from livermore.cache.keys import warmup_events_channel, warmup_stats_key
+from livermore.control.handlers import Accepted, CommandHandlers
+from livermore.control.payloads import BulkSymbolsPayload, ClearCachePayload, ForceBackfillPayload, StartPayload
+from livermore.control.protocol import CommandConflict, CommandError
+from livermore.warmup.scanner import CandleStatusScanner
+from livermore.warmup.schedule import WarmupScheduleBuilder
+from livermore.warmup.stats import load_stats
+from livermore.warmup.types import now_ms
+
+STATIC_DIR = resources.files("livermore.admin").joinpath("static")
+
+Data = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AdminDeps:
+    """Everything the app reads or drives, passed in explicitly."""
+
+    redis: Redis
+    handlers: CommandHandlers
+    scanner: CandleStatusScanner
+    metrics: WarmupMetrics
+    token: str
+    exchange_name: str
+    clock: Callable[[], int] = now_ms
+
+
+def create_app(deps: AdminDeps) -> FastAPI:
+    app = FastAPI(
+        title="Livermore admin",
+        summary="Warmup progress, candle meter and commands for one exchange's candle cache.",
+        version="1",
+    )
+    ctx = deps.handlers.ctx
+    authorized = _bearer_guard(deps.token)
+
+    def served(exchange_id: int) -> int:
+        if exchange_id != ctx.exchange_id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"exchange {exchange_id} is not served here")
+        return exchange_id
+
+    Served = Annotated[int, Depends(served)]
+
+    async def command(command_type: str, payload: Data | None = None) -> Data:
+        try:
+            result = await deps.handlers.dispatch(command_type, payload)
+        except CommandConflict as e:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(e)) from None
+        except CommandError as e:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(e)) from None
+        return result.data if isinstance(result, Accepted) else result
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(str(STATIC_DIR.joinpath("index.html")))
+
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+
+    @app.get("/api/info", tags=["read"])
+    async def info() -> Data:
+        return {
+            "exchangeId": ctx.exchange_id,
+            "exchange": deps.exchange_name,
+            "timeframes": [tf.value for tf in ctx.timeframes],
+            "symbols": await ctx.symbols.all(),
+            "running": deps.handlers.runner.running,
+        }
+
+    @app.get("/api/exchanges/{exchange_id}/warmup/stats", tags=["read"])
+    async def stats(exchange_id: Served) -> Data:
+        found = await load_stats(deps.redis, exchange_id)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no warmup has run yet")
+        return found
+
+    @app.get("/api/exchanges/{exchange_id}/warmup/schedule", tags=["read"])
+    async def schedule(exchange_id: Served) -> Data:
+        found = await WarmupScheduleBuilder(deps.redis).load(exchange_id)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no schedule has been built yet")
+        return found.model_dump(by_alias=True, mode="json")
+
+    @app.get("/api/exchanges/{exchange_id}/candles/meter", tags=["read"])
+    async def meter(exchange_id: Served) -> Data:
+        """Newest open time of every monitored symbol x timeframe, its age and age / interval."""
+        symbols = await ctx.symbols.all()
+        results = await deps.scanner.scan(exchange_id, symbols, ctx.timeframes)
+        now = deps.clock()
+        cells = [
+            {
+                "symbol": r.symbol,
+                "timeframe": r.timeframe.value,
+                "cachedCount": r.cached_count,
+                "newestOpenTime": r.newest_open_time,
+                "ageMs": None if r.newest_open_time is None else now - r.newest_open_time,
+                "ageIntervals": None if r.newest_open_time is None else round((now - r.newest_open_time) / r.timeframe.ms, 3),
+                "sufficient": r.sufficient,
+                "reason": r.reason,
+            }
+            for r in results
+        ]
+        return {"now": now, "symbols": symbols, "timeframes": [tf.value for tf in ctx.timeframes], "cells": cells}
+
+    @app.get("/api/exchanges/{exchange_id}/symbols", tags=["read"])
+    async def symbols(exchange_id: Served) -> list[str]:
+        return await ctx.symbols.all()
+
+    @app.get("/api/exchanges/{exchange_id}/warmup/events", response_class=EventSourceResponse, tags=["read"])
+    async def events(exchange_id: Served) -> AsyncIterator[ServerSentEvent]:
+        """Stats JSON as server-sent events: the current stats first, then every update."""
+        pubsub = deps.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(warmup_events_channel(exchange_id))  # before reading: no update falls between
+        try:
+            current = await deps.redis.get(warmup_stats_key(exchange_id))
+            if current:
+                yield ServerSentEvent(raw_data=current.decode())
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    yield ServerSentEvent(raw_data=message["data"].decode())
+        finally:
+            await pubsub.aclose()
+
+    @app.post("/api/exchanges/{exchange_id}/warmup/start", status_code=202, tags=["commands"], dependencies=[authorized])
+    async def start(exchange_id: Served, body: Annotated[StartPayload | None, Body()] = None) -> Data:
+        """Start a smart warmup of the monitored symbols; follow it on /warmup/events."""
+        return await command("start", _dump(body))
+
+    @app.post("/api/exchanges/{exchange_id}/warmup/cancel", tags=["commands"], dependencies=[authorized])
+    async def cancel(exchange_id: Served) -> Data:
+        return await command("cancel")
+
+    @app.post("/api/exchanges/{exchange_id}/backfill", tags=["commands"], dependencies=[authorized])
+    async def backfill(exchange_id: Served, body: ForceBackfillPayload) -> Data:
+        return await command("force-backfill", _dump(body))
+
+    @app.post("/api/exchanges/{exchange_id}/symbols", tags=["commands"], dependencies=[authorized])
+    async def add_symbols(exchange_id: Served, body: BulkSymbolsPayload) -> Data:
+        """Validate against the exchange's list, monitor, and backfill the new symbols."""
+        return await command("bulk-add-symbols", _dump(body))
+
+    @app.delete("/api/exchanges/{exchange_id}/symbols/{symbol}", tags=["commands"], dependencies=[authorized])
+    async def remove_symbol(exchange_id: Served, symbol: str) -> Data:
+        return await command("remove-symbol", {"symbol": symbol})
+
+    @app.post("/api/exchanges/{exchange_id}/cache/clear", tags=["commands"], dependencies=[authorized])
+    async def clear_cache(exchange_id: Served, body: ClearCachePayload) -> Data:
+        return await command("clear-cache", _dump(body))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _dump(body: Any) -> Data | None:
+    return None if body is None else body.model_dump(mode="json", exclude_none=True)
+
+
+def _bearer_guard(token: str) -> Any:
+    """A dependency that refuses (401) any request without `Authorization: Bearer <token>`."""
+    scheme = HTTPBearer(auto_error=False, description="the admin token printed by `livermore serve`")
+
+    async def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)]) -> None:
+        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    return Depends(check)

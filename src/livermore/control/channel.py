@@ -1,0 +1,155 @@
+"""ControlChannel: the Redis pub/sub listener of the original's control protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from livermore.control.handlers import Accepted, CommandHandlers
+from livermore.control.protocol import (
+    COMMAND_TTL_MS,
+    BadCommand,
+    Command,
+    CommandError,
+    Response,
+    ResponseStatus,
+    command_queue_key,
+    commands_channel,
+    parse_command,
+    responses_channel,
+)
+from livermore.warmup.types import now_ms
+
+log = logging.getLogger(__name__)
+
+_PRIORITY_WEIGHT = 10**13  # > any Unix ms: priority first, then arrival
+
+
+class ControlChannel:
+    """Answers `ack` at once, queues the command by priority, runs queued commands one at a time.
+
+    Long commands (`start`) run as tasks and reply when they end, so the queue keeps moving:
+    `status` and `cancel` are answered during a warmup. Nothing a publisher sends stops the
+    listener: every bad message gets an `error` reply naming the problem.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        handlers: CommandHandlers,
+        sub: str,
+        *,
+        clock: Callable[[], int] = now_ms,
+        ttl_ms: int = COMMAND_TTL_MS,
+    ):
+        self.redis = redis
+        self.handlers = handlers
+        self.clock = clock
+        self.ttl_ms = ttl_ms
+        self.commands = commands_channel(sub)
+        self.responses = responses_channel(sub)
+        self.queue = command_queue_key(sub)
+        self.ready = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        """Listen until cancelled; commands left queued by a previous process run first."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self.commands)
+        worker = asyncio.create_task(self._work())
+        self._wake.set()
+        self.ready.set()
+        log.info("control channel listening on %s", self.commands)
+        try:
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    await _logged(self._receive(message["data"]), "receiving a command")
+        finally:
+            self.ready.clear()
+            for task in (worker, *self._background):
+                task.cancel()
+            await asyncio.gather(worker, *self._background, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+
+    async def _receive(self, raw: bytes) -> None:
+        try:
+            cmd = parse_command(raw)
+        except BadCommand as e:
+            await self.reply(e.correlation_id, "error", str(e))
+            return
+        try:
+            if self._expired(cmd):
+                raise CommandError("Command expired")
+            self.handlers.validate(cmd.type, cmd.payload)
+        except CommandError as e:
+            await self.reply(cmd.correlation_id, "error", str(e))
+            return
+        await self.reply(cmd.correlation_id, "ack")
+        await self.enqueue(cmd, self.clock())
+
+    async def enqueue(self, cmd: Command, received_ms: int) -> None:
+        """ZADD with score priority * 1e13 + arrival ms: lower priority first, first come first within one."""
+        await self.redis.zadd(self.queue, {cmd.to_json(): cmd.priority * _PRIORITY_WEIGHT + received_ms})
+        self._wake.set()
+
+    async def _work(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while popped := await self.redis.zpopmin(self.queue):
+                await _logged(self._execute(Command.model_validate_json(popped[0][0])), "running a command")
+
+    async def _execute(self, cmd: Command) -> None:
+        if self._expired(cmd):
+            await self.reply(cmd.correlation_id, "error", "Command expired")
+            return
+        try:
+            result = await self.handlers.dispatch(cmd.type, cmd.payload)
+        except CommandError as e:
+            await self.reply(cmd.correlation_id, "error", str(e), e.data)
+            return
+        except Exception as e:
+            log.exception("command %s %s failed", cmd.type, cmd.correlation_id)
+            await self.reply(cmd.correlation_id, "error", f"{type(e).__name__}: {e}")
+            return
+        if isinstance(result, Accepted):
+            task = asyncio.create_task(self._follow(cmd, result))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        else:
+            await self.reply(cmd.correlation_id, "success", data=result)
+
+    async def _follow(self, cmd: Command, accepted: Accepted) -> None:
+        """Reply when a background command ends."""
+        try:
+            data = await accepted.done
+        except CommandError as e:
+            await self.reply(cmd.correlation_id, "error", str(e), e.data)
+        except Exception as e:
+            await self.reply(cmd.correlation_id, "error", f"{type(e).__name__}: {e}")
+        else:
+            await self.reply(cmd.correlation_id, "success", data=data)
+
+    def _expired(self, cmd: Command) -> bool:
+        return self.clock() - cmd.timestamp > self.ttl_ms
+
+    async def reply(
+        self, correlation_id: str | None, status: ResponseStatus, message: str | None = None, data: Any = None
+    ) -> None:
+        response = Response(correlation_id=correlation_id, status=status, message=message, data=data, timestamp=self.clock())
+        await self.redis.publish(self.responses, response.to_json())
+
+
+async def _logged(step: Awaitable[None], what: str) -> None:
+    """A Redis hiccup while handling one command is logged; the listener and the worker go on."""
+    try:
+        await step
+    except Exception:
+        log.exception("control channel: error while %s", what)

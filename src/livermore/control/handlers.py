@@ -1,0 +1,167 @@
+"""The commands themselves: one code path for the control channel and the admin API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+
+from livermore.cache import CandleCache
+from livermore.control.payloads import (
+    BulkSymbolsPayload,
+    ClearCachePayload,
+    ForceBackfillPayload,
+    NoPayload,
+    StartPayload,
+    SymbolPayload,
+)
+from livermore.control.protocol import CommandConflict, CommandError, describe_validation_error
+from livermore.control.runner import WarmupRunner
+from livermore.models import Timeframe
+from livermore.warmup.backfill import StartupBackfillService
+from livermore.warmup.schedule import WarmupScheduleBuilder
+from livermore.warmup.stats import load_stats
+from livermore.warmup.symbols import MonitoredSymbols, SymbolCatalog
+
+Data = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A command that goes on in the background: `data` describes it now, `done` gives the outcome."""
+
+    data: Data
+    done: asyncio.Task[Data]
+
+
+Result = Data | Accepted
+
+
+@dataclass(frozen=True)
+class _Spec:
+    payload: type[BaseModel]
+    run: Callable[[Any], Awaitable[Result]]
+
+
+@dataclass(frozen=True)
+class ExchangeContext:
+    """What the handlers act on: one exchange, its timeframes, its monitored symbols and catalogue."""
+
+    exchange_id: int
+    timeframes: Sequence[Timeframe]
+    symbols: MonitoredSymbols
+    catalog: SymbolCatalog
+    candle_count: int
+
+
+class CommandHandlers:
+    """Validates a payload with its command's model, then runs the command; raises CommandError."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        context: ExchangeContext,
+        runner: WarmupRunner,
+        backfill: StartupBackfillService,
+        cache: CandleCache,
+    ):
+        self.redis = redis
+        self.ctx = context
+        self.runner = runner
+        self.backfill_service = backfill
+        self.cache = cache
+        self._specs: dict[str, _Spec] = {
+            "start": _Spec(StartPayload, self.start),
+            "cancel": _Spec(NoPayload, self.cancel),
+            "status": _Spec(NoPayload, self.status),
+            "force-backfill": _Spec(ForceBackfillPayload, self.force_backfill),
+            "add-symbol": _Spec(SymbolPayload, self.add_symbol),
+            "remove-symbol": _Spec(SymbolPayload, self.remove_symbol),
+            "bulk-add-symbols": _Spec(BulkSymbolsPayload, self.bulk_add_symbols),
+            "clear-cache": _Spec(ClearCachePayload, self.clear_cache),
+        }
+
+    @property
+    def types(self) -> list[str]:
+        return list(self._specs)
+
+    def validate(self, command_type: str, payload: dict[str, Any] | None) -> tuple[_Spec, BaseModel]:
+        """Refuse unknown types and bad payloads before a command is queued."""
+        spec = self._specs.get(command_type)
+        if spec is None:
+            raise CommandError(f"unknown command type {command_type!r} (known: {', '.join(self._specs)})")
+        try:
+            return spec, spec.payload.model_validate(payload or {})
+        except ValidationError as e:
+            raise CommandError(f"invalid payload for {command_type}: {describe_validation_error(e)}") from None
+
+    async def dispatch(self, command_type: str, payload: dict[str, Any] | None) -> Result:
+        spec, model = self.validate(command_type, payload)
+        return await spec.run(model)
+
+    async def start(self, p: StartPayload) -> Accepted:
+        symbols = await self.ctx.symbols.all()
+        if not symbols:
+            raise CommandError(f"no monitored symbols for exchange {self.ctx.exchange_id}; add some first")
+        timeframes = p.timeframes or self.ctx.timeframes
+        task = await self.runner.start(symbols, timeframes)
+        data = {"exchangeId": self.ctx.exchange_id, "symbols": len(symbols), "timeframes": [tf.value for tf in timeframes]}
+        return Accepted(data, task)
+
+    async def cancel(self, _: NoPayload) -> Data:
+        if not self.runner.cancel():
+            raise CommandConflict("no warmup is running")
+        return {"cancelling": True}
+
+    async def status(self, _: NoPayload) -> Data:
+        schedule = await WarmupScheduleBuilder(self.redis).load(self.ctx.exchange_id)
+        return {
+            "exchangeId": self.ctx.exchange_id,
+            "running": self.runner.running,
+            "symbols": await self.ctx.symbols.all(),
+            "timeframes": [tf.value for tf in self.ctx.timeframes],
+            "stats": await load_stats(self.redis, self.ctx.exchange_id),
+            "schedule": schedule.model_dump(by_alias=True, mode="json") if schedule else None,
+        }
+
+    async def force_backfill(self, p: ForceBackfillPayload) -> Data:
+        await self._known_or_refuse([p.symbol])
+        return {"symbol": p.symbol, "backfill": await self._backfill([p.symbol], p.timeframes)}
+
+    async def add_symbol(self, p: SymbolPayload) -> Data:
+        await self._known_or_refuse([p.symbol])
+        added = await self.ctx.symbols.add([p.symbol])
+        return {"symbol": p.symbol, "added": bool(added), "backfill": await self._backfill([p.symbol])}
+
+    async def bulk_add_symbols(self, p: BulkSymbolsPayload) -> Data:
+        known, unknown = await self.ctx.catalog.split(p.symbols)
+        if not known:
+            raise CommandError(f"unknown symbols on exchange {self.ctx.exchange_id}: {', '.join(unknown)}")
+        added = await self.ctx.symbols.add(known)
+        return {"added": added, "unknown": unknown, "backfill": await self._backfill(known)}
+
+    async def remove_symbol(self, p: SymbolPayload) -> Data:
+        if not await self.ctx.symbols.remove(p.symbol):
+            raise CommandError(f"{p.symbol} is not a monitored symbol")
+        return {"symbol": p.symbol, "removed": True}
+
+    async def clear_cache(self, p: ClearCachePayload) -> Data:
+        symbol = p.symbol if p.scope == "symbol" else None
+        timeframe = p.timeframe if p.scope == "timeframe" else None
+        deleted = await self.cache.clear(self.ctx.exchange_id, symbol, timeframe)
+        return {"scope": p.scope, "deletedKeys": deleted}
+
+    async def _known_or_refuse(self, symbols: list[str]) -> None:
+        _, unknown = await self.ctx.catalog.split(symbols)
+        if unknown:
+            raise CommandError(f"unknown symbol on exchange {self.ctx.exchange_id}: {', '.join(unknown)}")
+
+    async def _backfill(self, symbols: list[str], timeframes: Sequence[Timeframe] | None = None) -> Data:
+        report = await self.backfill_service.backfill(
+            self.ctx.exchange_id, symbols, timeframes or self.ctx.timeframes, self.ctx.candle_count
+        )
+        return report.as_dict()

@@ -1,0 +1,123 @@
+"""Binance spot REST adapter: klines paginated 1000 at a time, under the IP's REQUEST_WEIGHT budget."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from livermore.config import Settings
+from livermore.exchanges.base import AdapterMetrics, SymbolInfo
+from livermore.exchanges.http import Policy, RestClient
+from livermore.exchanges.ratelimit import Clock, Grant, WeightLimiter
+from livermore.models import Candle, Timeframe
+
+KLINES_LIMIT = 1000
+_WEIGHT_HEADER = "x-mbx-used-weight-"
+
+
+def _is_unknown_symbol(response: httpx.Response) -> bool:
+    if response.status_code != 400:
+        return False
+    try:
+        return response.json().get("code") == -1121
+    except ValueError:
+        return False
+
+
+class BinanceAdapter:
+    """One process-wide Binance client. The limiter starts at the public default (6000/min) and is
+    configured from exchangeInfo before the first other request."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        base_url: str = "https://api.binance.com",
+        exchange_id: int = 2,
+        *,
+        settings: Settings,
+        name: str = "binance",
+        backoff_base_s: float = 0.25,
+        clock: Clock = time.time,
+    ):
+        self.name = name
+        self.exchange_id = exchange_id
+        self.metrics = AdapterMetrics()
+        self.limiter = WeightLimiter(6000, 60, safety_margin=settings.safety_margin, clock=clock)
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(timeout=settings.http_timeout_s)
+        self._http = RestClient(
+            name,
+            self._client,
+            base_url,
+            self.limiter,
+            self.metrics,
+            Policy(settings.max_retries, backoff_base_s, settings.max_in_flight),
+            is_unknown_symbol=_is_unknown_symbol,
+            on_response=self._observe_weight,
+            clock=clock,
+        )
+        self._info: dict[str, Any] | None = None
+        self._info_lock = asyncio.Lock()
+
+    def _observe_weight(self, response: httpx.Response, grant: Grant) -> None:
+        """Every response reports the IP's used weight; other processes on the IP spend it too."""
+        for key, value in response.headers.items():
+            if key.startswith(_WEIGHT_HEADER) and value.isdigit():
+                self.limiter.observe(int(value), grant)
+
+    async def exchange_info(self) -> dict[str, Any]:
+        """exchangeInfo (weight 20), fetched once; it configures the limiter."""
+        async with self._info_lock:
+            if self._info is None:
+                info = await self._http.get_json("/api/v3/exchangeInfo", weight=20)
+                self.limiter.configure_from(info["rateLimits"])
+                self._info = info
+        return self._info
+
+    async def fetch_candles(
+        self, symbol: str, timeframe: Timeframe, start_ms: int, end_ms: int | None = None
+    ) -> list[Candle]:
+        await self.exchange_info()
+        candles: list[Candle] = []
+        cursor = start_ms
+        while end_ms is None or cursor <= end_ms:
+            params: dict[str, Any] = {
+                "symbol": symbol,
+                "interval": timeframe.value,
+                "startTime": cursor,
+                "limit": KLINES_LIMIT,
+            }
+            if end_ms is not None:
+                params["endTime"] = end_ms
+            rows = await self._http.get_json("/api/v3/klines", params, weight=2)
+            candles.extend(
+                Candle(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), symbol, timeframe)
+                for r in rows
+            )
+            if len(rows) < KLINES_LIMIT:
+                break
+            cursor = int(rows[-1][0]) + timeframe.ms
+        return candles
+
+    async def list_symbols(self, quote: str | None = None) -> list[SymbolInfo]:
+        info = await self.exchange_info()
+        return [
+            SymbolInfo(s["symbol"], s["baseAsset"], s["quoteAsset"], s["status"])
+            for s in info["symbols"]
+            if s["status"] == "TRADING" and (quote is None or s["quoteAsset"] == quote)
+        ]
+
+    async def top_symbols(self, n: int, quote: str) -> list[str]:
+        wanted = {s.symbol for s in await self.list_symbols(quote)}
+        tickers = await self._http.get_json("/api/v3/ticker/24hr", weight=80)
+        ranked = sorted(
+            (t for t in tickers if t["symbol"] in wanted), key=lambda t: float(t["quoteVolume"]), reverse=True
+        )
+        return [t["symbol"] for t in ranked[:n]]
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()

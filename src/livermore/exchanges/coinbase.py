@@ -1,0 +1,133 @@
+"""Coinbase Advanced Trade public REST adapter: candles in windows of at most 350 intervals."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from livermore.config import Settings
+from livermore.exchanges.base import AdapterMetrics, SymbolInfo
+from livermore.exchanges.http import Policy, RestClient
+from livermore.exchanges.ratelimit import Clock, TokenBucket
+from livermore.models import Candle, Timeframe
+
+MAX_CANDLES = 350
+PRODUCTS = "/api/v3/brokerage/market/products"
+GRANULARITY = {
+    Timeframe.M1: "ONE_MINUTE",
+    Timeframe.M5: "FIVE_MINUTE",
+    Timeframe.M15: "FIFTEEN_MINUTE",
+    Timeframe.M30: "THIRTY_MINUTE",
+    Timeframe.H1: "ONE_HOUR",
+    Timeframe.H2: "TWO_HOUR",
+    Timeframe.H4: "FOUR_HOUR",
+    Timeframe.H6: "SIX_HOUR",
+    Timeframe.D1: "ONE_DAY",
+}
+
+
+def _is_unknown_product(response: httpx.Response) -> bool:
+    if response.status_code == 404:
+        return True
+    return response.status_code == 400 and "product" in response.text.lower()
+
+
+class CoinbaseAdapter:
+    """One process-wide Coinbase client under a token bucket (rate and burst less the safety margin)."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        base_url: str = "https://api.coinbase.com",
+        exchange_id: int = 1,
+        *,
+        settings: Settings,
+        burst: int = 15,
+        name: str = "coinbase",
+        backoff_base_s: float = 0.25,
+        clock: Clock = time.time,
+    ):
+        self.name = name
+        self.exchange_id = exchange_id
+        self.metrics = AdapterMetrics()
+        keep = 1 - settings.safety_margin
+        self.limiter = TokenBucket(settings.coinbase_rate_per_s * keep, max(1.0, burst * keep), clock=clock)
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(timeout=settings.http_timeout_s)
+        self._http = RestClient(
+            name,
+            self._client,
+            base_url,
+            self.limiter,
+            self.metrics,
+            Policy(settings.max_retries, backoff_base_s, settings.max_in_flight),
+            is_unknown_symbol=_is_unknown_product,
+            clock=clock,
+        )
+        self._clock = clock
+        self._offset_ms: int | None = None
+        self._offset_lock = asyncio.Lock()
+
+    async def server_now_ms(self) -> int:
+        """The exchange's clock: its offset from ours is measured once (one request)."""
+        async with self._offset_lock:
+            if self._offset_ms is None:
+                body = await self._http.get_json("/api/v3/brokerage/time")
+                self._offset_ms = int(body["epochMillis"]) - int(self._clock() * 1000)
+        return int(self._clock() * 1000) + self._offset_ms
+
+    async def fetch_candles(
+        self, symbol: str, timeframe: Timeframe, start_ms: int, end_ms: int | None = None
+    ) -> list[Candle]:
+        end = await self.server_now_ms() if end_ms is None else end_ms
+        step_s = timeframe.ms // 1000
+        start_s, stop_s = -(-start_ms // 1000), end // 1000 + 1  # the API's [start, end) in seconds
+        by_open: dict[int, Candle] = {}  # page edges may overlap: keep one candle per open time
+        while start_s < stop_s:
+            window_end = min(start_s + MAX_CANDLES * step_s, stop_s)
+            params = {
+                "start": str(start_s),
+                "end": str(window_end),
+                "granularity": GRANULARITY[timeframe],
+                "limit": MAX_CANDLES,
+            }
+            body = await self._http.get_json(f"{PRODUCTS}/{symbol}/candles", params)
+            for row in body["candles"]:
+                t = int(row["start"]) * 1000
+                if start_ms <= t <= end:
+                    by_open[t] = Candle(
+                        t,
+                        float(row["open"]),
+                        float(row["high"]),
+                        float(row["low"]),
+                        float(row["close"]),
+                        float(row["volume"]),
+                        symbol,
+                        timeframe,
+                    )
+            start_s = window_end
+        return [by_open[t] for t in sorted(by_open)]
+
+    async def _products(self) -> list[dict[str, Any]]:
+        body = await self._http.get_json(PRODUCTS)
+        return [p for p in body["products"] if p["status"] == "online" and not p.get("trading_disabled")]
+
+    async def list_symbols(self, quote: str | None = None) -> list[SymbolInfo]:
+        return [
+            SymbolInfo(p["product_id"], p["base_currency_id"], p["quote_currency_id"])
+            for p in await self._products()
+            if quote is None or p["quote_currency_id"] == quote
+        ]
+
+    async def top_symbols(self, n: int, quote: str) -> list[str]:
+        """Ranked by 24h quote volume = volume_24h (base units) x price."""
+        products = [p for p in await self._products() if p["quote_currency_id"] == quote]
+        products.sort(key=lambda p: float(p["volume_24h"] or 0) * float(p["price"] or 0), reverse=True)
+        return [p["product_id"] for p in products[:n]]
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()

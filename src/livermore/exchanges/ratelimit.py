@@ -1,0 +1,165 @@
+"""Client-side rate limiters: spend the exchange's budget fully, never exceed it, obey pauses.
+
+Both are asyncio-only (no threads); `clock` (epoch seconds) and `sleep` are injectable for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+_INTERVAL_S = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Permission to send one request: when it was granted, in which window, at what weight."""
+
+    at: float
+    weight: int
+    window: int = 0
+
+
+class Limiter(Protocol):
+    async def acquire(self, weight: int = 1) -> Grant:
+        """Wait until `weight` may be spent."""
+        ...
+
+    def release(self, grant: Grant) -> None:
+        """The granted request is over (answered or failed)."""
+        ...
+
+    def pause_until(self, epoch_s: float) -> None:
+        """Grant nothing before `epoch_s` (429 Retry-After, 418 ban)."""
+        ...
+
+
+class _Pause:
+    """The shared 'nothing before t' rule."""
+
+    def __init__(self, clock: Clock, sleep: Sleep):
+        self.clock = clock
+        self.sleep = sleep
+        self.paused_until = 0.0
+
+    def pause_until(self, epoch_s: float) -> None:
+        self.paused_until = max(self.paused_until, epoch_s)
+
+    async def wait(self) -> float:
+        """Sleep out any pause; returns the current time."""
+        while (now := self.clock()) < self.paused_until:
+            await self.sleep(self.paused_until - now)
+        return now
+
+
+class WeightLimiter(_Pause):
+    """Binance REQUEST_WEIGHT: fixed windows aligned to wall time, budget = limit * (1 - safety_margin).
+
+    A request still in flight when a window turns may be counted by the server in the new window, so
+    the new window starts charged with the weight in flight (exact: every request the server counts
+    late is among them). `observe` raises the local count to what the server reports
+    (`X-MBX-USED-WEIGHT-*`), which includes other processes on our IP; the margin covers what they
+    spend while our own requests are in flight.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        *,
+        safety_margin: float,
+        clock: Clock = time.time,
+        sleep: Sleep = asyncio.sleep,
+    ):
+        super().__init__(clock, sleep)
+        self.safety_margin = safety_margin
+        self._window = -1
+        self._used = 0
+        self._in_flight = 0
+        self.configure(limit, window_s)
+
+    def configure(self, limit: int, window_s: float) -> None:
+        """Adopt a (new) limit and window length, e.g. from exchangeInfo."""
+        self.limit = limit
+        self.window_s = window_s
+
+    def configure_from(self, rate_limits: Iterable[Mapping[str, Any]]) -> None:
+        """Configure from exchangeInfo `rateLimits` (its REQUEST_WEIGHT entry; the tightest if several)."""
+        weights = [r for r in rate_limits if r.get("rateLimitType") == "REQUEST_WEIGHT"]
+        if not weights:
+            raise ValueError("exchangeInfo has no REQUEST_WEIGHT rate limit")
+        tightest = min(weights, key=lambda r: r["limit"] / (_INTERVAL_S[r["interval"]] * r["intervalNum"]))
+        self.configure(int(tightest["limit"]), _INTERVAL_S[tightest["interval"]] * int(tightest["intervalNum"]))
+
+    @property
+    def budget(self) -> int:
+        return math.floor(self.limit * (1 - self.safety_margin))
+
+    @property
+    def used(self) -> int:
+        """Weight counted in the current window (granted, carried over and observed)."""
+        self._roll(self.clock())
+        return self._used
+
+    def _roll(self, now: float) -> int:
+        window = int(now // self.window_s)
+        if window != self._window:
+            self._used = self._in_flight
+            self._window = window
+        return window
+
+    async def acquire(self, weight: int = 1) -> Grant:
+        if weight > self.budget:
+            raise ValueError(f"weight {weight} exceeds the whole budget {self.budget}")
+        while True:
+            now = await self.wait()
+            window = self._roll(now)
+            if self._used + weight <= self.budget:
+                self._used += weight
+                self._in_flight += weight
+                return Grant(now, weight, window)
+            await self.sleep((window + 1) * self.window_s - now)
+
+    def release(self, grant: Grant) -> None:
+        self._roll(self.clock())  # first: a window that turned while this was in flight carries it
+        self._in_flight -= grant.weight
+
+    def observe(self, used_weight: int, grant: Grant | None = None) -> None:
+        """Take the server's count for this window. Ignored for a request granted in an earlier window:
+        the server may have counted it there, and the number would not describe this window."""
+        window = self._roll(self.clock())
+        if grant is None or grant.window == window:
+            self._used = max(self._used, used_weight)
+
+
+class TokenBucket(_Pause):
+    """Coinbase: `rate_per_s` requests per second with bursts up to `burst`; starts full."""
+
+    def __init__(self, rate_per_s: float, burst: float, *, clock: Clock = time.time, sleep: Sleep = asyncio.sleep):
+        super().__init__(clock, sleep)
+        self.rate = rate_per_s
+        self.burst = burst
+        self._tokens = burst
+        self._at = clock()
+
+    async def acquire(self, weight: int = 1) -> Grant:
+        if weight > self.burst:
+            raise ValueError(f"cost {weight} exceeds the burst {self.burst}")
+        while True:
+            now = await self.wait()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= weight:
+                self._tokens -= weight
+                return Grant(now, weight)
+            await self.sleep((weight - self._tokens) / self.rate)
+
+    def release(self, grant: Grant) -> None:
+        """Nothing to do: a spent token stays spent."""

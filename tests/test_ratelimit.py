@@ -1,0 +1,107 @@
+"""Client limiters on a fake clock: budgets, windows, carried in-flight weight, observed weight, pauses."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from livermore.exchanges.ratelimit import TokenBucket, WeightLimiter
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps."""
+
+    def __init__(self, t: float = 1_000.0):
+        self.t = t
+
+    def clock(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.t += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
+def weight_limiter(ft: FakeTime, limit: int = 100, window_s: float = 10, margin: float = 0.1) -> WeightLimiter:
+    return WeightLimiter(limit, window_s, safety_margin=margin, clock=ft.clock, sleep=ft.sleep)
+
+
+async def test_budget_is_limit_less_margin_then_waits_for_next_window() -> None:
+    ft = FakeTime()
+    lim = weight_limiter(ft)
+    assert lim.budget == 90
+    grants = [await lim.acquire(2) for _ in range(45)]
+    assert ft.t == 1_000.0 and lim.used == 90
+    for g in grants:
+        lim.release(g)
+    g = await lim.acquire(2)
+    assert ft.t == 1_010.0 and g.window == 101 and lim.used == 2
+
+
+async def test_weight_in_flight_at_window_turn_is_charged_to_the_next_window() -> None:
+    ft = FakeTime(1_009.0)
+    lim = weight_limiter(ft)
+    late = [await lim.acquire(10) for _ in range(3)]  # still in flight when the window turns
+    ft.t = 1_010.5
+    assert lim.used == 30
+    for g in late:
+        lim.release(g)
+    assert lim.used == 30  # released after the turn: the server may have counted them now
+    assert lim.budget - lim.used == 60
+
+
+async def test_observe_raises_count_but_ignores_answers_to_earlier_windows() -> None:
+    ft = FakeTime()
+    lim = weight_limiter(ft)
+    g = await lim.acquire(2)
+    lim.observe(50, g)  # another process on our IP spent 48
+    assert lim.used == 50
+    lim.observe(10, g)  # never lowers
+    assert lim.used == 50
+    lim.release(g)
+    ft.t += 10
+    g2 = await lim.acquire(2)
+    lim.observe(80, g)  # from the previous window: not about this one
+    assert lim.used == 2
+    lim.observe(80, g2)
+    assert lim.used == 80
+
+
+async def test_pause_until_blocks_every_acquire() -> None:
+    ft = FakeTime()
+    lim = weight_limiter(ft)
+    lim.pause_until(1_003.5)
+    g = await lim.acquire(1)
+    assert g.at == 1_003.5
+
+
+def test_configure_from_exchange_info_rate_limits() -> None:
+    lim = weight_limiter(FakeTime())
+    lim.configure_from(
+        [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 6, "limit": 600},
+            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+        ]
+    )
+    assert (lim.limit, lim.window_s, lim.budget) == (600, 6, 540)
+    with pytest.raises(ValueError):
+        lim.configure_from([{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100}])
+
+
+async def test_weight_larger_than_budget_is_refused() -> None:
+    with pytest.raises(ValueError):
+        await weight_limiter(FakeTime()).acquire(91)
+
+
+async def test_token_bucket_burst_then_rate() -> None:
+    ft = FakeTime()
+    bucket = TokenBucket(10, 5, clock=ft.clock, sleep=ft.sleep)
+    for _ in range(5):
+        await bucket.acquire()
+    assert ft.t == 1_000.0
+    for _ in range(10):
+        await bucket.acquire()
+    assert ft.t == pytest.approx(1_001.0)
+    bucket.pause_until(1_005.0)
+    assert (await bucket.acquire()).at == 1_005.0
