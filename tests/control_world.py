@@ -39,7 +39,9 @@ class World:
 @asynccontextmanager
 async def served_world(redis: Redis, redis_url: str, *, monitored: int = 3) -> AsyncIterator[World]:
     """3 monitored symbols x 2 timeframes on a fresh simulator, on a private command channel."""
-    settings = Settings(redis_url=redis_url, stats_interval_s=0, command_sub=f"t{uuid.uuid4().hex[:8]}")
+    settings = Settings(
+        redis_url=redis_url, stats_interval_s=0, max_in_flight=2, command_sub=f"t{uuid.uuid4().hex[:8]}"
+    )
     async with serve_simulator(SimulatorConfig(exchange="binance", symbols=monitored + 3)) as sim:
         adapter = make_adapter("binance", base_url=sim.base_url, settings=settings)
         try:

@@ -69,7 +69,7 @@ async def test_start_warms_every_monitored_pair_and_replies_with_the_report(
 
 
 async def test_second_start_is_refused_and_status_answers_while_a_warmup_runs(client: ControlClient, world: World) -> None:
-    world.sim.simulator.set_faults(latency_ms=(100.0, 100.0))
+    world.sim.simulator.set_faults(latency_ms=(300.0, 300.0))
     first = await client.send("start")
     second = await statuses(client, "start")
     assert [r.status for r in second] == ["ack", "error"]

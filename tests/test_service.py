@@ -193,3 +193,17 @@ async def test_kill_9_midway_then_rerun_completes_without_duplicates(binance: En
         scores = [s for _, s in await binance.redis.zrange(key, 0, -1, withscores=True)]
         assert len(scores) == len(set(scores)), key
     await assert_complete_and_true(binance)
+
+
+async def test_redis_going_away_ends_the_run_with_error_not_a_crash(binance: Env) -> None:
+    binance.sim.set_faults(latency_ms=(20, 40))
+    with RedisServer() as private:
+        async with Redis.from_url(private.url, socket_timeout=2) as redis:
+            service = SmartWarmupService(redis, binance.adapter, SETTINGS, clock=binance.sim.now_ms)
+            run = asyncio.create_task(service.run(binance.adapter.exchange_id, binance.symbols, TFS))
+            while not await redis.exists(exchange_candle_key(binance.adapter.exchange_id, binance.symbols[0], "1h")):
+                await asyncio.sleep(0.01)
+            private.stop()
+            report = await run
+    assert report.status == "error" and report.message
+    assert report.completed < 12

@@ -1,11 +1,13 @@
 """The admin web app: read endpoints, live SSE progress, Prometheus, and mutations that go through
-the control channel's command handlers (one code path), behind a bearer token."""
+the control channel's command handlers (one code path), behind a bearer token.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: FastAPI resolves the route annotations at runtime,
+and some name closure-local dependencies."""
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Annotated, Any
 
@@ -43,6 +45,7 @@ class AdminDeps:
     token: str
     exchange_name: str
     clock: Callable[[], int] = now_ms
+    closing: asyncio.Event = field(default_factory=asyncio.Event)  # set at shutdown: event streams end
 
 
 def create_app(deps: AdminDeps) -> FastAPI:
@@ -134,8 +137,8 @@ def create_app(deps: AdminDeps) -> FastAPI:
             current = await deps.redis.get(warmup_stats_key(exchange_id))
             if current:
                 yield ServerSentEvent(raw_data=current.decode())
-            async for message in pubsub.listen():
-                if message["type"] == "message":
+            while not deps.closing.is_set():
+                if message := await pubsub.get_message(timeout=1.0):
                     yield ServerSentEvent(raw_data=message["data"].decode())
         finally:
             await pubsub.aclose()

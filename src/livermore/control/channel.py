@@ -56,12 +56,14 @@ class ControlChannel:
         self.queue = command_queue_key(sub)
         self.ready = asyncio.Event()
         self._wake = asyncio.Event()
+        self._closing = False
         self._background: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         """Listen until cancelled; commands left queued by a previous process run first."""
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(self.commands)
+        self._closing = False
         worker = asyncio.create_task(self._work())
         self._wake.set()
         self.ready.set()
@@ -72,6 +74,8 @@ class ControlChannel:
                     await _logged(self._receive(message["data"]), "receiving a command")
         finally:
             self.ready.clear()
+            self._closing = True  # a cancel that lands inside a Redis call can be swallowed by redis-py
+            self._wake.set()
             for task in (worker, *self._background):
                 task.cancel()
             await asyncio.gather(worker, *self._background, return_exceptions=True)
@@ -102,8 +106,10 @@ class ControlChannel:
     async def _work(self) -> None:
         while True:
             await self._wake.wait()
+            if self._closing:
+                return
             self._wake.clear()
-            while popped := await self.redis.zpopmin(self.queue):
+            while not self._closing and (popped := await self.redis.zpopmin(self.queue)):
                 await _logged(self._execute(Command.model_validate_json(popped[0][0])), "running a command")
 
     async def _execute(self, cmd: Command) -> None:

@@ -49,6 +49,7 @@ def serve(
 ) -> None:
     """Serve one exchange: control channel + admin web app, until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per REST call drowns the service's own
     try:
         tfs = Timeframe.parse_list(timeframes)
     except ValueError as e:

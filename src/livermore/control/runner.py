@@ -43,9 +43,10 @@ class WarmupRunner:
 
     async def start(self, symbols: Sequence[str], timeframes: Sequence[Timeframe]) -> asyncio.Task[dict[str, Any]]:
         """Start a run; the task resolves to the report, or raises CommandError if it did not complete."""
-        if self.running:
+        held = await self.redis.exists(warmup_lock_key(self.exchange_id))
+        if self.running:  # checked after the await: no other start can slip in before the task is set
             raise CommandConflict(f"a warmup of exchange {self.exchange_id} is already running; cancel it first")
-        if await self.redis.exists(warmup_lock_key(self.exchange_id)):
+        if held:
             raise CommandConflict(f"a warmup of exchange {self.exchange_id} is already running in another process")
         self._cancel = asyncio.Event()
         self._task = asyncio.create_task(self._run(list(symbols), list(timeframes), self._cancel))

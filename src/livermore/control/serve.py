@@ -72,6 +72,7 @@ class Service:
     handlers: CommandHandlers
     channel: ControlChannel
     app: FastAPI
+    closing: asyncio.Event  # ends the admin app's event streams
 
 
 def assemble(
@@ -87,8 +88,9 @@ def assemble(
     )
     handlers = CommandHandlers(redis, context, runner, StartupBackfillService(redis, adapter, settings), cache)
     scanner = CandleStatusScanner(cache, settings.min_candle_threshold)
-    app = create_app(AdminDeps(redis, handlers, scanner, metrics, token, adapter.name))
-    return Service(runner, handlers, ControlChannel(redis, handlers, settings.command_sub), app)
+    closing = asyncio.Event()
+    app = create_app(AdminDeps(redis, handlers, scanner, metrics, token, adapter.name, closing=closing))
+    return Service(runner, handlers, ControlChannel(redis, handlers, settings.command_sub), app, closing)
 
 
 async def serve(
@@ -106,7 +108,10 @@ async def serve(
         if not settings.admin_token:
             announce(f"admin token (generated, shown once): {token}")
         service = assemble(redis, adapter, settings, options.timeframes, token)
-        config = uvicorn.Config(service.app, host=options.host, port=options.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            service.app, host=options.host, port=options.port, log_level="warning", lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
         web = _Server(config)
 
         listening = asyncio.create_task(service.channel.run())
@@ -124,10 +129,13 @@ async def serve(
             )
             if options.autostart:
                 await _autostart(service.handlers)
-            await asyncio.wait({listening, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({listening, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a listener or web server that died takes the service down, loudly
         finally:
             announce("shutting down")
-            await service.runner.stop()
+            await service.runner.stop()  # viewers still get the final (cancelled) stats
+            service.closing.set()
             web.should_exit = True
             for task in (listening, stopping):
                 task.cancel()

@@ -62,11 +62,11 @@ class _Pause:
 class WeightLimiter(_Pause):
     """Binance REQUEST_WEIGHT: fixed windows aligned to wall time, budget = limit * (1 - safety_margin).
 
-    A request still in flight when a window turns may be counted by the server in the new window, so
-    the new window starts charged with the weight in flight (exact: every request the server counts
-    late is among them). `observe` raises the local count to what the server reports
-    (`X-MBX-USED-WEIGHT-*`), which includes other processes on our IP; the margin covers what they
-    spend while our own requests are in flight.
+    Two things make the local count honest. A request still in flight when a window turns may be
+    counted by the server in the new window, so the new window starts charged with the weight in
+    flight (exact: every request the server counts late is among them). And every answer's
+    `X-MBX-USED-WEIGHT-*` (the IP's count, other processes included) bounds what others spent:
+    at most that count less our requests already answered in this window.
     """
 
     def __init__(
@@ -81,7 +81,9 @@ class WeightLimiter(_Pause):
         super().__init__(clock, sleep)
         self.safety_margin = safety_margin
         self._window = -1
-        self._used = 0
+        self._granted = 0  # ours in this window, including weight carried in flight from the last
+        self._answered = 0  # ours granted in this window and answered
+        self._others = 0  # the most others can have spent in this window, from the headers
         self._in_flight = 0
         self.configure(limit, window_s)
 
@@ -104,15 +106,15 @@ class WeightLimiter(_Pause):
 
     @property
     def used(self) -> int:
-        """Weight counted in the current window (granted, carried over and observed)."""
+        """Weight counted against the current window: ours plus what others may have spent."""
         self._roll(self.clock())
-        return self._used
+        return self._granted + self._others
 
     def _roll(self, now: float) -> int:
         window = int(now // self.window_s)
         if window != self._window:
-            self._used = self._in_flight
             self._window = window
+            self._granted, self._answered, self._others = self._in_flight, 0, 0
         return window
 
     async def acquire(self, weight: int = 1) -> Grant:
@@ -121,22 +123,23 @@ class WeightLimiter(_Pause):
         while True:
             now = await self.wait()
             window = self._roll(now)
-            if self._used + weight <= self.budget:
-                self._used += weight
+            if self._granted + self._others + weight <= self.budget:
+                self._granted += weight
                 self._in_flight += weight
                 return Grant(now, weight, window)
             await self.sleep((window + 1) * self.window_s - now)
 
-    def release(self, grant: Grant) -> None:
-        self._roll(self.clock())  # first: a window that turned while this was in flight carries it
-        self._in_flight -= grant.weight
+    def observe(self, used_weight: int, grant: Grant) -> None:
+        """Take the server's count from the answer to `grant` (call before `release`). Ignored when
+        the request was granted in an earlier window: the server may have counted it there."""
+        if self._roll(self.clock()) == grant.window:
+            self._others = max(self._others, used_weight - self._answered - grant.weight)
 
-    def observe(self, used_weight: int, grant: Grant | None = None) -> None:
-        """Take the server's count for this window. Ignored for a request granted in an earlier window:
-        the server may have counted it there, and the number would not describe this window."""
-        window = self._roll(self.clock())
-        if grant is None or grant.window == window:
-            self._used = max(self._used, used_weight)
+    def release(self, grant: Grant) -> None:
+        """The request is over; a window that turned while it was in flight keeps it charged."""
+        if self._roll(self.clock()) == grant.window:
+            self._answered += grant.weight
+        self._in_flight -= grant.weight
 
 
 class TokenBucket(_Pause):
@@ -156,7 +159,7 @@ class TokenBucket(_Pause):
             now = await self.wait()
             self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
             self._at = now
-            if self._tokens >= weight:
+            if self._tokens >= weight - 1e-9:  # float dust would otherwise mean sleeping ~0 forever
                 self._tokens -= weight
                 return Grant(now, weight)
             await self.sleep((weight - self._tokens) / self.rate)

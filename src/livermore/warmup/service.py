@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from livermore.cache import CandleCache
 from livermore.cache.keys import warmup_lock_key
 from livermore.config import Settings
-from livermore.exchanges import ExchangeAdapter
+from livermore.exchanges import ExchangeAdapter, ExchangeBannedError
 from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
 from livermore.warmup.fetch import fetch_and_store
 from livermore.warmup.lock import LeaseLock, LockHeldError
@@ -133,6 +133,7 @@ class _Run:
         self.publisher = StatsPublisher(service.redis, exchange_id, service.settings.stats_interval_s)
         self.queue = EntryQueue(service.redis, exchange_id, consumer=uuid.uuid4().hex)
         self.fetch_started = now
+        self.banned: ExchangeBannedError | None = None
 
     async def execute(self, timeframes: list[Timeframe]) -> WarmupReport:
         try:
@@ -194,6 +195,8 @@ class _Run:
                 entry.fetch_from, self.s.clock,
             )
         except Exception as e:
+            if isinstance(e, ExchangeBannedError):
+                self.banned = e  # stop claiming: waiting out a ban of minutes to days helps nobody
             log.warning("warmup %s %s failed: %s", entry.symbol, entry.timeframe.value, e)
             self.stats.failed_pairs += 1
             self.stats.failures.append(Failure(symbol=entry.symbol, timeframe=entry.timeframe.value, error=str(e) or type(e).__name__))
@@ -202,9 +205,12 @@ class _Run:
         self.stats.candles_written += written
 
     def _stopped(self) -> bool:
-        return self.cancel.is_set() or self.lost.is_set()
+        return self.cancel.is_set() or self.lost.is_set() or self.banned is not None
 
     def _stop_reason(self) -> str | None:
+        if self.banned is not None:
+            left = self.stats.total_pairs - self.stats.completed_pairs - self.stats.failed_pairs
+            return f"stopped: {self.banned}; {left} pairs left for the next run"
         if self.lost.is_set():
             return "lease lost"
         return "cancelled" if self.cancel.is_set() else None

