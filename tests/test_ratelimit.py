@@ -51,21 +51,21 @@ async def test_weight_in_flight_at_window_turn_is_charged_to_the_next_window() -
     assert lim.budget - lim.used == 60
 
 
-async def test_observe_raises_count_but_ignores_answers_to_earlier_windows() -> None:
+async def test_observe_takes_others_from_the_newest_answer_and_ignores_earlier_windows() -> None:
     ft = FakeTime()
     lim = weight_limiter(ft)
     g = await lim.acquire(2)
     lim.observe(50, g)  # another process on our IP spent 48
     assert lim.used == 50
-    lim.observe(10, g)  # never lowers
     lim.release(g)
-    assert lim.used == 50
-    in_flight = await lim.acquire(2)  # not yet counted by the server when the next answer comes
+    in_flight = await lim.acquire(2)  # counted by the server, not yet answered
     answered = await lim.acquire(2)
-    lim.observe(52, answered)  # ours (2 + 2 answered) and others' 48: the in-flight one is extra
+    lim.observe(54, answered)  # ours 2 answered + 2 in flight + 2 this, others 48: over-counts by 2
+    assert lim.used == 6 + 50
     lim.release(answered)
+    lim.observe(54, in_flight)  # the newest answer corrects it
     lim.release(in_flight)
-    assert lim.used == 54
+    assert lim.used == 6 + 48
     ft.t += 10
     g2 = await lim.acquire(2)
     lim.observe(80, g)  # from the previous window: not about this one

@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
 import orjson
 import pytest
 from redis.asyncio import Redis
@@ -207,3 +208,16 @@ async def test_redis_going_away_ends_the_run_with_error_not_a_crash(binance: Env
             report = await run
     assert report.status == "error" and report.message
     assert report.completed < 12
+
+
+async def test_a_ban_stops_the_run_and_the_report_says_so(binance: Env) -> None:
+    """Another process on our IP ignores a 429: the IP is banned (418), and our run stops sending."""
+    binance.sim.set_faults(force_429=1, force_429_retry_after_s=30)
+    async with httpx.AsyncClient(base_url=binance.base_url) as rogue:
+        assert (await rogue.get("/api/v3/ping")).status_code == 429
+        await asyncio.sleep(0.6)  # past the grace for requests already on their way
+        assert (await rogue.get("/api/v3/ping")).status_code == 418
+    report = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
+    assert report.status == "error" and "418" in (report.message or "")
+    assert report.banned >= 1 and report.rest_calls <= SETTINGS.max_in_flight
+    assert report.completed == 0 and "pairs left for the next run" in (report.message or "")

@@ -18,6 +18,7 @@ from livermore.config import Settings
 from livermore.control.cli import send, serve
 from livermore.exchanges import ExchangeError, make_adapter
 from livermore.exchanges.cli import simulator
+from livermore.exchanges.factory import EXCHANGES
 from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
 from livermore.render import failures_table, reports_table, scan_table, schedule_table, warm
 from livermore.warmup import CandleStatusScanner, SmartWarmupService, WarmupAlreadyRunning, WarmupScheduleBuilder
@@ -31,7 +32,6 @@ RedisUrl = Annotated[str | None, typer.Option(help="Redis URL (default: LIVERMOR
 Symbols = Annotated[str, typer.Option(help="comma-separated symbols, e.g. BTC-USD,ETH-USD")]
 Timeframes = Annotated[str, typer.Option(help="comma-separated timeframes")]
 DEFAULT_TFS = ",".join(tf.value for tf in SCAN_TIMEFRAME_ORDER)
-EXCHANGE_IDS = {"coinbase": 1, "binance": 2, "binance_us": 2}
 
 
 def fail(message: str) -> typer.Exit:
@@ -148,21 +148,20 @@ def warmup(
     json: Annotated[bool, typer.Option("--json", help="print one JSON report on stdout")] = False,
 ) -> None:
     """Scan, schedule and fetch only what is missing, at the exchange's rate limit."""
-    if exchange not in EXCHANGE_IDS:
-        raise fail(f"unknown exchange {exchange!r} (binance, binance_us, coinbase)")
+    if exchange not in EXCHANGES:
+        raise fail(f"unknown exchange {exchange!r} (supported: {', '.join(EXCHANGES)})")
     if policy not in ("smart", "seed"):
         raise fail(f"unknown policy {policy!r} (smart, seed)")
     settings, tfs = settings_for(redis_url), parse_timeframes(timeframes)
-    ex_id = exchange_id or EXCHANGE_IDS[exchange]
 
     async def main() -> Any:
-        adapter = make_adapter(exchange, base_url=base_url, settings=settings, exchange_id=ex_id)
+        adapter = make_adapter(exchange, base_url=base_url, settings=settings, exchange_id=exchange_id)
         try:
             async with Redis.from_url(settings.redis_url) as redis:
                 await redis.ping()
                 syms = await resolve_symbols(adapter, symbols, top, quote)
                 service = SmartWarmupService(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]
-                return await warm(service, ex_id, syms, tfs, f"warmup {exchange}", None if json else console)
+                return await warm(service, adapter.exchange_id, syms, tfs, f"warmup {exchange}", None if json else console)
         finally:
             await adapter.close()
 

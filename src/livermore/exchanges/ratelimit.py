@@ -64,9 +64,12 @@ class WeightLimiter(_Pause):
 
     Two things make the local count honest. A request still in flight when a window turns may be
     counted by the server in the new window, so the new window starts charged with the weight in
-    flight (exact: every request the server counts late is among them). And every answer's
-    `X-MBX-USED-WEIGHT-*` (the IP's count, other processes included) bounds what others spent:
-    at most that count less our requests already answered in this window.
+    flight (exact: every request the server counts late is among them). And the newest answer's
+    `X-MBX-USED-WEIGHT-*` (the IP's count, other processes included) less our weight already
+    answered in this window bounds what others on our IP spent. It over-counts by our requests the
+    server has seen but not yet answered, so the bound is taken afresh from every answer (not the
+    largest ever seen) and waiting requests look again as answers arrive, rather than sleeping to
+    the end of the window on an estimate that the next answer corrects.
     """
 
     def __init__(
@@ -83,7 +86,7 @@ class WeightLimiter(_Pause):
         self._window = -1
         self._granted = 0  # ours in this window, including weight carried in flight from the last
         self._answered = 0  # ours granted in this window and answered
-        self._others = 0  # the most others can have spent in this window, from the headers
+        self._others = 0  # what others on our IP spent in this window, from the newest answer
         self._in_flight = 0
         self.configure(limit, window_s)
 
@@ -127,13 +130,14 @@ class WeightLimiter(_Pause):
                 self._granted += weight
                 self._in_flight += weight
                 return Grant(now, weight, window)
-            await self.sleep((window + 1) * self.window_s - now)
+            # Look again soon: answers in flight may lower the estimate of what others spent.
+            await self.sleep(min((window + 1) * self.window_s - now, max(0.02, self.window_s / 50)))
 
     def observe(self, used_weight: int, grant: Grant) -> None:
         """Take the server's count from the answer to `grant` (call before `release`). Ignored when
         the request was granted in an earlier window: the server may have counted it there."""
         if self._roll(self.clock()) == grant.window:
-            self._others = max(self._others, used_weight - self._answered - grant.weight)
+            self._others = max(0, used_weight - self._answered - grant.weight)
 
     def release(self, grant: Grant) -> None:
         """The request is over; a window that turned while it was in flight keeps it charged."""

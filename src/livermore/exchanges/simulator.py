@@ -162,8 +162,10 @@ class Simulator:
         return verdict
 
     def used_weight(self, ip: str) -> int:
-        """The client's weight in the current Binance window (the X-MBX-USED-WEIGHT value)."""
-        assert isinstance(self.rule, WeightWindows)
+        """The client's weight in the current Binance window (the X-MBX-USED-WEIGHT value); 0 on
+        Coinbase, which counts requests, not weight."""
+        if not isinstance(self.rule, WeightWindows):
+            return 0
         return self.rule.used(self.client(ip), self.wall())
 
     def record(self, ip: str, path: str, status: int, weight: int, at: float) -> None:

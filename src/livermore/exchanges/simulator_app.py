@@ -76,13 +76,17 @@ def build_app(sim: Simulator) -> Starlette:
         weight = wire.weight(request)
         if weight is None:
             return wire.not_found()
+        # Half the latency on the way in, half on the way back: like the real exchange, the request
+        # is counted (and its used-weight header computed) when it arrives, not when it is answered.
         low, high = sim.faults.latency_ms
-        if high > 0:
-            await asyncio.sleep(sim.rng.uniform(low, high) / 1000)
+        half_latency_s = sim.rng.uniform(low, high) / 2000 if high > 0 else 0.0
+        await asyncio.sleep(half_latency_s)
         verdict = sim.admit(ip, weight)
+        used = sim.used_weight(ip)
         response = wire.rejected(verdict) if verdict else (await faulted(request) or await wire.handle(request))
         sim.record(ip, request.url.path, response.status_code, weight, at)
-        return wire.decorate(response, ip)
+        await asyncio.sleep(half_latency_s)
+        return wire.decorate(response, used)
 
     async def stats(request: Request) -> Response:
         return JSONResponse(sim.stats())

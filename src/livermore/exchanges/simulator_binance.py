@@ -62,8 +62,8 @@ class BinanceWire:
     def symbol_of(self, request: Request) -> str | None:
         return request.query_params.get("symbol")
 
-    def decorate(self, response: Response, ip: str) -> Response:
-        response.headers[self._header] = str(self.sim.used_weight(ip))
+    def decorate(self, response: Response, used_weight: int) -> Response:
+        response.headers[self._header] = str(used_weight)
         return response
 
     def not_found(self) -> Response:

@@ -59,7 +59,7 @@ class CoinbaseWire:
     def symbol_of(self, request: Request) -> str | None:
         return _candle_path(request.url.path)
 
-    def decorate(self, response: Response, ip: str) -> Response:
+    def decorate(self, response: Response, used_weight: int) -> Response:
         return response
 
     def not_found(self) -> Response:

@@ -2,6 +2,8 @@
 
 Binance: fixed weight windows aligned to wall time; over budget -> 429 until the window ends; sending
 again before a 429's Retry-After -> 418 ban for `ban_s`, and every request during a ban -> 418.
+A request arriving within `grace_s` of the 429 was already on its way when the 429 was sent (a
+concurrent client cannot recall it): it gets another 429, not a ban.
 Coinbase: a token bucket (rate, burst); empty -> 429; sending during a 429's Retry-After -> 429 again.
 """
 
@@ -21,6 +23,7 @@ class ClientState:
     throttled: int = 0
     banned: int = 0
     retry_after_until: float = 0.0  # a 429 told the client to wait until then
+    throttled_at: float = 0.0  # when the last 429 was sent
     banned_until: float = 0.0
     window: int = -1
     window_weight: int = 0
@@ -49,17 +52,19 @@ class RateRule(Protocol):
 
 def _throttle(client: ClientState, retry_after: int, now: float) -> Verdict:
     client.throttled += 1
-    client.retry_after_until = now + retry_after
+    client.throttled_at = now
+    client.retry_after_until = max(client.retry_after_until, now + retry_after)
     return Verdict(429, retry_after)
 
 
 class WeightWindows:
     """Binance's REQUEST_WEIGHT rule: `limit` per fixed `window_s` window, weight counted even when refused."""
 
-    def __init__(self, window_s: float, limit: int, ban_s: int):
+    def __init__(self, window_s: float, limit: int, ban_s: int, grace_s: float = 0.5):
         self.window_s = window_s
         self.limit = limit
         self.ban_s = ban_s
+        self.grace_s = grace_s
 
     def used(self, client: ClientState, now: float) -> int:
         return client.window_weight if client.window == int(now // self.window_s) else 0
@@ -69,6 +74,9 @@ class WeightWindows:
             client.banned += 1
             return Verdict(418, math.ceil(client.banned_until - now))
         if now < client.retry_after_until:
+            if now - client.throttled_at <= self.grace_s:
+                client.throttled += 1
+                return Verdict(429, math.ceil(client.retry_after_until - now))
             client.banned += 1
             client.banned_until = now + self.ban_s
             return Verdict(418, self.ban_s)

@@ -11,6 +11,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from livermore.models import Candle, Timeframe
 
@@ -46,6 +47,28 @@ def _unit(key: int, *parts: int) -> float:
     for p in parts:
         h = _mix(h ^ (p & _MASK))
     return h / 2**64
+
+
+_OCTAVE_SCALES = tuple((1 / (1 << k), _STEP_VOL * math.sqrt(1 << k)) for k in range(_OCTAVES))
+
+
+@lru_cache(maxsize=1 << 20)
+def _price(key: int, base_price: float, t_ms: int) -> float:
+    """Sum of octaves of value noise in log space. Cached: a candle's close is the next one's open."""
+    log_p = math.log(base_price)
+    x = t_ms / _MINUTE_MS
+    for k, (inv, amp) in enumerate(_OCTAVE_SCALES):
+        n, frac = divmod(x * inv, 1.0)
+        g0 = _gradient(key, k, int(n))
+        log_p += amp * (g0 + (_gradient(key, k, int(n) + 1) - g0) * frac)
+    return math.exp(log_p)
+
+
+@lru_cache(maxsize=1 << 18)
+def _gradient(key: int, octave: int, n: int) -> float:
+    """The noise value at grid point `n` of `octave`, in [-1, 1); neighbouring candles share most of
+    them (only the finest octaves move between two candles), so caching makes a price cheap."""
+    return _unit(key, octave, n) * 2 - 1
 
 
 def decimal_str(x: float, places: int) -> str:
@@ -126,14 +149,7 @@ class Market:
     def price(self, base: str, t_ms: int) -> float:
         """The unrounded price at `t_ms`: exp of the octave sum, always positive."""
         a = self._assets[base]
-        log_p = math.log(a.price)
-        x = t_ms / _MINUTE_MS
-        for k in range(_OCTAVES):
-            n, frac = divmod(x / (1 << k), 1.0)
-            g0 = _unit(a.key, k, int(n)) * 2 - 1
-            g1 = _unit(a.key, k, int(n) + 1) * 2 - 1
-            log_p += _STEP_VOL * math.sqrt(1 << k) * (g0 + (g1 - g0) * frac)
-        return math.exp(log_p)
+        return _price(a.key, a.price, t_ms)
 
     def first_open(self, base: str, tf: Timeframe) -> int:
         """Open time of the first candle: the interval that contains the listing (or the epoch)."""
