@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from hashlib import sha1
+from itertools import groupby
 from importlib import resources
 
 from redis.asyncio import Redis
@@ -102,14 +103,15 @@ class CandleCache:
     async def windows(
         self, exchange_id: int, pairs: Sequence[tuple[str, Timeframe]], depth: int
     ) -> list[PairWindow]:
-        """Count, newest open time and newest-`depth` window count of every pair, in one round trip."""
+        """Count, newest open time and newest-`depth` window count of every pair, in one round trip
+        (one script call per run of up to `scan_chunk` pairs of one timeframe)."""
         if not pairs:
             return []
         calls = []
-        for i in range(0, len(pairs), self.scan_chunk):
-            chunk = pairs[i : i + self.scan_chunk]
-            keys = [exchange_candle_key(exchange_id, s, tf.value) for s, tf in chunk]
-            calls.append(("pair_windows.lua", keys, [depth, *(tf.ms for _, tf in chunk)]))
+        for tf, run in groupby(pairs, key=lambda pair: pair[1]):
+            keys = [exchange_candle_key(exchange_id, s, tf.value) for s, _ in run]
+            for i in range(0, len(keys), self.scan_chunk):
+                calls.append(("pair_windows.lua", keys[i : i + self.scan_chunk], [depth, tf.ms]))
         replies = await self._run_scripts(calls)
         flat = [int(x) for reply in replies for x in reply]
         return [
