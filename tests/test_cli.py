@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import asyncio
+import sys
+
 import orjson
 import pytest
 from typer.testing import CliRunner
 
 from livermore.cli import app
 from livermore.embedded import RedisServer, free_port
+from livermore.exchanges.simulator import SimulatorConfig
+from livermore.exchanges.simulator_server import serve_simulator
 
 
 @pytest.fixture
@@ -42,3 +47,27 @@ def test_scan_and_schedule_json(runner: CliRunner, redis_server: RedisServer) ->
     assert orjson.loads(schedule.stdout)["needsFetching"] == 1
     table = runner.invoke(app, ["schedule", "--symbols", "BTC-USD", "--timeframes", "5m", *url])
     assert "1 of 1 pairs need fetching" in table.stdout
+
+
+async def test_warmup_json_report_and_exit_code(redis_server: RedisServer) -> None:
+    """`livermore warmup --json` prints one JSON report; a failed pair makes the exit code non-zero."""
+    async with serve_simulator(SimulatorConfig(exchange="binance", symbols=3)) as sim:
+        async def warmup(symbols: str) -> tuple[int, dict[str, object]]:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "livermore", "warmup", "--exchange", "binance", "--base-url", sim.base_url,
+                "--redis-url", redis_server.url, "--symbols", symbols, "--timeframes", "1h,5m", "--json",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            )
+            out, _ = await proc.communicate()
+            return proc.returncode or 0, orjson.loads(out)
+
+        code, report = await warmup("BTCUSDT,ETHUSDT")
+        assert code == 0
+        assert set(report) >= {
+            "pairs_total", "sufficient", "scheduled", "completed", "failed", "rest_calls", "weight_used",
+            "throttled", "banned", "candles_written", "duration_s", "policy",
+        }
+        # 4 klines pages, and exchangeInfo once: it sets the limiter's budget before the first page
+        assert (report["scheduled"], report["completed"], report["rest_calls"], report["policy"]) == (4, 4, 5, "smart")
+        code, report = await warmup("BTCUSDT,NOPEUSDT")
+        assert code == 2 and (report["sufficient"], report["failed"], report["rest_calls"]) == (2, 2, 3)

@@ -61,3 +61,16 @@ async def test_thousands_of_pairs_in_few_round_trips(redis: Redis) -> None:
     info = await redis.info("commandstats")
     calls = sum(v["calls"] for k, v in info.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
     assert calls == 12  # per timeframe, ceil(1,700 / 1,000) script calls; all sent in one pipeline
+
+
+async def test_a_recent_listing_is_whole_once_its_history_start_is_known(redis: Redis) -> None:
+    cache = CandleCache(redis)
+    await cache.add_candles(1, series("NEW", 30))
+    await cache.add_candles(1, series("NEWHOLE", 30, skip=frozenset({5})))
+    scanner = CandleStatusScanner(cache, threshold=60, clock=lambda: NOW)
+    assert [r.reason for r in await scanner.scan(1, ["NEW"], [TF])] == ["low_count"]
+    first = TF.floor(NOW) - 29 * TF.ms
+    await cache.set_history_start(1, "NEW", TF, first)
+    await cache.set_history_start(1, "NEWHOLE", TF, first)
+    verdicts = {r.symbol: r.reason for r in await scanner.scan(1, ["NEW", "NEWHOLE"], [TF])}
+    assert verdicts == {"NEW": "ok", "NEWHOLE": "low_count"}

@@ -221,3 +221,18 @@ async def test_a_ban_stops_the_run_and_the_report_says_so(binance: Env) -> None:
     assert report.status == "error" and "418" in (report.message or "")
     assert report.banned >= 1 and report.rest_calls <= SETTINGS.max_in_flight
     assert report.completed == 0 and "pairs left for the next run" in (report.message or "")
+
+
+async def test_a_recent_listing_converges(redis: Redis) -> None:
+    """A symbol listed 30 minutes ago has 30 one-minute candles, fewer than the threshold: after
+    one fetch the cache knows that is all there is, and the next run makes no call."""
+    probe = Simulator(SimulatorConfig(exchange="binance", symbols=2))
+    listing = Timeframe.M1.floor(probe.now_ms()) - 30 * 60_000
+    config = SimulatorConfig(exchange="binance", symbols=2, listings={"ETHUSDT": listing})
+    async for env in make_env(redis, config, "binance"):
+        first = await env.service.run(env.adapter.exchange_id, env.symbols, [Timeframe.M1])
+        assert first.completed == 2
+        cached = await CandleCache(redis).get_range(env.adapter.exchange_id, "ETHUSDT", Timeframe.M1)
+        assert cached[0].timestamp == listing and len(cached) in (31, 32)
+        second = await env.service.run(env.adapter.exchange_id, env.symbols, [Timeframe.M1])
+        assert (second.scheduled, second.rest_calls) == (0, 0)

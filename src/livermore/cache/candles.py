@@ -17,7 +17,7 @@ from importlib import resources
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from livermore.cache.keys import exchange_candle_key
+from livermore.cache.keys import candle_history_key, exchange_candle_key
 from livermore.models import Candle, Timeframe
 
 
@@ -27,13 +27,15 @@ def _script(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PairWindow:
-    """What one key holds: `window_count` counts the candles in the span the newest `depth` would fill."""
+    """What one key holds: `window_count` counts the candles in the span the newest `depth` would fill;
+    `history_start` (only asked for keys holding fewer than `depth`) is the exchange's first candle."""
 
     symbol: str
     timeframe: Timeframe
     cached_count: int
     newest_open_time: int | None
     window_count: int
+    history_start: int | None = None
 
 
 class CandleCache:
@@ -79,6 +81,11 @@ class CandleCache:
                 await self.redis.script_load(text)
         raise AssertionError("unreachable")
 
+    async def set_history_start(self, exchange_id: int, symbol: str, timeframe: Timeframe, open_ms: int) -> None:
+        """Record that the exchange has no candle of this pair before `open_ms`."""
+        key = exchange_candle_key(exchange_id, symbol, timeframe.value)
+        await self.redis.hset(candle_history_key(exchange_id), key, open_ms)
+
     async def count(self, exchange_id: int, symbol: str, timeframe: Timeframe) -> int:
         return int(await self.redis.zcard(exchange_candle_key(exchange_id, symbol, timeframe.value)))
 
@@ -111,12 +118,14 @@ class CandleCache:
         for tf, run in groupby(pairs, key=lambda pair: pair[1]):
             keys = [exchange_candle_key(exchange_id, s, tf.value) for s, _ in run]
             for i in range(0, len(keys), self.scan_chunk):
-                calls.append(("pair_windows.lua", keys[i : i + self.scan_chunk], [depth, tf.ms]))
+                chunk = [*keys[i : i + self.scan_chunk], candle_history_key(exchange_id)]
+                calls.append(("pair_windows.lua", chunk, [depth, tf.ms]))
         replies = await self._run_scripts(calls)
         flat = [int(x) for reply in replies for x in reply]
+        rows = (flat[i : i + 4] for i in range(0, len(flat), 4))
         return [
-            PairWindow(s, tf, flat[3 * j], None if flat[3 * j + 1] < 0 else flat[3 * j + 1], flat[3 * j + 2])
-            for j, (s, tf) in enumerate(pairs)
+            PairWindow(s, tf, count, _known(newest), window, _known(start))
+            for (s, tf), (count, newest, window, start) in zip(pairs, rows, strict=True)
         ]
 
     async def clear(self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None) -> int:
@@ -126,6 +135,11 @@ class CandleCache:
         async for batch in _scan_batches(self.redis, pattern):
             deleted += int(await self.redis.unlink(*batch))
         return deleted
+
+
+def _known(value: int) -> int | None:
+    """The scripts answer -1 for 'none'."""
+    return None if value < 0 else value
 
 
 async def _scan_batches(redis: Redis, pattern: str, size: int = 500):  # type: ignore[no-untyped-def]

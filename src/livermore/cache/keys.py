@@ -31,3 +31,9 @@ def warmup_lock_key(exchange_id: int) -> str:
 def warmup_queue_key(exchange_id: int) -> str:
     """Redis Stream of schedule entries, consumed by a consumer group (ours)."""
     return f"exchange:{exchange_id}:warm-up-schedule:queue"
+
+
+def candle_history_key(exchange_id: int) -> str:
+    """Hash: candle key -> open time of the pair's first candle on the exchange, where a fetch found
+    the exchange has nothing older (a recent listing), so a short series counts as whole (ours)."""
+    return f"exchange:{exchange_id}:candle-history-start"

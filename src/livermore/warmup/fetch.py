@@ -42,6 +42,8 @@ async def fetch_and_store(
     """Fetch [start_ms, now] and write it in one round trip; returns candles written."""
     start_ms = timeframe.floor(start_ms)
     candles = await adapter.fetch_candles(symbol, timeframe, start_ms)
+    if candles and candles[0].timestamp > start_ms:  # nothing older on the exchange: a recent listing
+        await cache.set_history_start(exchange_id, symbol, timeframe, candles[0].timestamp)
     prev = await cache.last_before(exchange_id, symbol, timeframe, start_ms) if candles else None
     last_closed = timeframe.floor(clock()) - timeframe.ms
     return await cache.add_candles(exchange_id, fill_no_trade(candles, prev, start_ms, last_closed))

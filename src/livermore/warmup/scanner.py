@@ -15,10 +15,10 @@ log = logging.getLogger(__name__)
 class CandleStatusScanner:
     """Scans every symbol x timeframe pair in a few Redis round trips (one script call per chunk).
 
-    A pair is sufficient only if it holds `threshold` candles, its newest candle opened within two
-    intervals of now, and the newest `threshold` candles are contiguous: one ZCOUNT over the span
-    they must fill answers all three. Counting alone would call a cache that stopped updating
-    hours ago sufficient.
+    A pair is sufficient only if it holds `threshold` candles (or all the exchange has, for a recent
+    listing), its newest candle opened within two intervals of now, and the newest `threshold`
+    candles are contiguous: one ZCOUNT over the span they must fill answers all three. Counting
+    alone would call a cache that stopped updating hours ago sufficient.
     """
 
     def __init__(
@@ -51,10 +51,19 @@ class CandleStatusScanner:
             reason = "empty"
         elif w.newest_open_time < tf.floor(now) - tf.ms:
             reason = "stale"
-        elif w.cached_count < self.threshold:
+        elif w.cached_count < self.threshold and not self._whole_history(w):
             reason = "low_count"
         elif holed:
             reason = "gap"
         else:
             reason = "ok"
         return CandleStatusResult(w.symbol, tf, w.cached_count, w.newest_open_time, reason == "ok", reason, holed)
+
+    @staticmethod
+    def _whole_history(w: PairWindow) -> bool:
+        """A pair listed recently has fewer candles than the threshold: enough when it holds every
+        interval from its first candle on the exchange to the newest."""
+        if w.history_start is None or w.newest_open_time is None or w.newest_open_time < w.history_start:
+            return False
+        intervals = (w.newest_open_time - w.history_start) // w.timeframe.ms + 1
+        return w.cached_count == w.window_count == intervals
