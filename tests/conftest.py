@@ -8,6 +8,8 @@ import pytest
 from redis.asyncio import Redis
 
 from livermore.embedded import RedisServer
+from livermore.exchanges.simulator import SimulatorConfig
+from tests.warmup_world import Env, make_env
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +26,10 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def binance(redis: Redis) -> AsyncIterator[Env]:
+    """A Binance simulator with 4 symbols, an adapter on it, and a SmartWarmupService on `redis`."""
+    async for env in make_env(redis, SimulatorConfig(exchange="binance", symbols=4), "binance"):
+        yield env

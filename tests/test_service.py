@@ -6,8 +6,6 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import orjson
@@ -15,43 +13,11 @@ import pytest
 from redis.asyncio import Redis
 
 from livermore.cache import CandleCache, exchange_candle_key, warmup_stats_key
-from livermore.config import Settings
 from livermore.embedded import RedisServer
-from livermore.exchanges import ExchangeAdapter, make_adapter
 from livermore.exchanges.simulator import Simulator, SimulatorConfig
-from livermore.exchanges.simulator_server import serve_simulator
 from livermore.models import Timeframe
 from livermore.warmup import SmartWarmupService, WarmupAlreadyRunning
-
-TFS = [Timeframe.H1, Timeframe.M5, Timeframe.M1]
-SETTINGS = Settings(max_in_flight=8, lock_ttl_s=5)
-
-
-@dataclass
-class Env:
-    sim: Simulator
-    base_url: str
-    adapter: ExchangeAdapter
-    service: SmartWarmupService
-    symbols: list[str]
-    redis: Redis
-
-
-async def make_env(redis: Redis, config: SimulatorConfig, exchange: str) -> AsyncIterator[Env]:
-    async with serve_simulator(config) as handle:
-        adapter = make_adapter(exchange, base_url=handle.base_url, settings=SETTINGS)
-        symbols = [s.symbol for s in await adapter.list_symbols()][: config.symbols]
-        service = SmartWarmupService(redis, adapter, SETTINGS, clock=handle.simulator.now_ms)
-        try:
-            yield Env(handle.simulator, handle.base_url, adapter, service, symbols, redis)
-        finally:
-            await adapter.close()
-
-
-@pytest.fixture
-async def binance(redis: Redis) -> AsyncIterator[Env]:
-    async for env in make_env(redis, SimulatorConfig(exchange="binance", symbols=4), "binance"):
-        yield env
+from tests.warmup_world import SETTINGS, TFS, Env, make_env
 
 
 async def assert_complete_and_true(env: Env, symbols: list[str] | None = None) -> None:
