@@ -88,7 +88,7 @@ class ProgressView:
         if stats.status != self.phase:
             self.phase = stats.status
             if self.progress is None:
-                self.console.print(self._line(stats))
+                self.console.print(self._line(stats), soft_wrap=True)
         if self.progress is not None and self.task is not None:
             current = f"{stats.current_symbol} {stats.current_timeframe}" if stats.current_symbol else stats.status
             self.progress.update(
