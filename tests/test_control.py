@@ -77,6 +77,8 @@ async def test_second_start_is_refused_and_status_answers_while_a_warmup_runs(cl
 
     during = await client.request("status")
     assert during.status == "success" and during.data["running"] is True
+    clear = await client.request("clear-cache", {"scope": "all"})
+    assert clear.status == "error" and "warmup is running" in clear.message
 
     world.sim.simulator.set_faults(latency_ms=(0.0, 0.0))
     assert (await client.wait_for(first))[-1].status == "success"

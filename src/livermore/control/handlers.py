@@ -150,6 +150,8 @@ class CommandHandlers:
         return {"symbol": p.symbol, "removed": True}
 
     async def clear_cache(self, p: ClearCachePayload) -> Data:
+        if self.runner.running:  # the run would write into what is being cleared, from a stale scan
+            raise CommandConflict("a warmup is running; cancel it (or wait) before clearing the cache")
         symbol = p.symbol if p.scope == "symbol" else None
         timeframe = p.timeframe if p.scope == "timeframe" else None
         deleted = await self.cache.clear(self.ctx.exchange_id, symbol, timeframe)

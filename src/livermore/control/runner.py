@@ -8,9 +8,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from redis.asyncio import Redis
-
-from livermore.cache.keys import warmup_lock_key
 from livermore.control.protocol import CommandConflict, CommandError
 from livermore.models import Timeframe
 from livermore.warmup.service import SmartWarmupService, WarmupAlreadyRunning
@@ -27,11 +24,8 @@ class WarmupRunner:
     (another process); the service's own lease still settles a race between the two checks.
     """
 
-    def __init__(
-        self, service: SmartWarmupService, redis: Redis, exchange_id: int, on_report: ReportSink | None = None
-    ):
+    def __init__(self, service: SmartWarmupService, exchange_id: int, on_report: ReportSink | None = None):
         self.service = service
-        self.redis = redis
         self.exchange_id = exchange_id
         self.on_report = on_report
         self._task: asyncio.Task[dict[str, Any]] | None = None
@@ -43,7 +37,7 @@ class WarmupRunner:
 
     async def start(self, symbols: Sequence[str], timeframes: Sequence[Timeframe]) -> asyncio.Task[dict[str, Any]]:
         """Start a run; the task resolves to the report, or raises CommandError if it did not complete."""
-        held = await self.redis.exists(warmup_lock_key(self.exchange_id))
+        held = await self.service.is_running(self.exchange_id)
         if self.running:  # checked after the await: no other start can slip in before the task is set
             raise CommandConflict(f"a warmup of exchange {self.exchange_id} is already running; cancel it first")
         if held:

@@ -81,7 +81,7 @@ def assemble(
     exchange_id = adapter.exchange_id
     cache = CandleCache(redis, settings.max_candles, settings.scan_chunk)
     metrics = WarmupMetrics(adapter)
-    runner = WarmupRunner(SmartWarmupService(redis, adapter, settings), redis, exchange_id, metrics.observe)
+    runner = WarmupRunner(SmartWarmupService(redis, adapter, settings), exchange_id, metrics.observe)
     context = ExchangeContext(
         exchange_id, list(timeframes), MonitoredSymbols(redis, exchange_id), SymbolCatalog(adapter),
         settings.default_candle_target,

@@ -85,6 +85,10 @@ class SmartWarmupService:
         self.scanner = CandleStatusScanner(self.cache, settings.min_candle_threshold, clock)
         self.builder = WarmupScheduleBuilder(redis, settings.default_candle_target, clock)
 
+    async def is_running(self, exchange_id: int) -> bool:
+        """Whether any process holds the warmup lease of this exchange right now."""
+        return bool(await self.redis.exists(warmup_lock_key(exchange_id)))
+
     async def run(
         self,
         exchange_id: int,
