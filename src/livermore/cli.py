@@ -21,7 +21,14 @@ from livermore.exchanges.cli import simulator
 from livermore.exchanges.factory import EXCHANGES
 from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
 from livermore.render import failures_table, reports_table, scan_table, schedule_table, warm
-from livermore.warmup import CandleStatusScanner, SmartWarmupService, WarmupAlreadyRunning, WarmupScheduleBuilder
+from livermore.warmup import (
+    CandleStatusResult,
+    CandleStatusScanner,
+    SmartWarmupService,
+    WarmupAlreadyRunning,
+    WarmupSchedule,
+    WarmupScheduleBuilder,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console()
@@ -73,29 +80,43 @@ def print_json(doc: Any) -> None:
     sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-@app.command()
-def scan(
-    symbols: Symbols,
-    exchange_id: Annotated[int, typer.Option(help="exchange id in the key names (1 Coinbase, 2 Binance)")] = 1,
-    timeframes: Timeframes = DEFAULT_TFS,
-    redis_url: RedisUrl = None,
-    json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
-) -> None:
-    """Report which cached pairs are sufficient (count, freshness, holes)."""
+ExchangeId = Annotated[int, typer.Option(help="exchange id in the key names (1 Coinbase, 2 Binance)")]
+Json = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def scan_then(
+    symbols: str, exchange_id: int, timeframes: str, redis_url: str | None,
+    then: Callable[[Redis, Settings, list[CandleStatusResult]], Awaitable[T]],
+) -> T:
+    """Parse the common options, scan, and hand the results to `then` (same Redis connection)."""
     settings, syms, tfs = settings_for(redis_url), parse_symbols(symbols), parse_timeframes(timeframes)
 
-    async def main() -> list[Any]:
+    async def main() -> T:
         async with Redis.from_url(settings.redis_url) as redis:
-            return await CandleStatusScanner(CandleCache(redis), settings.min_candle_threshold).scan(exchange_id, syms, tfs)
+            scanner = CandleStatusScanner(CandleCache(redis), settings.min_candle_threshold)
+            return await then(redis, settings, await scanner.scan(exchange_id, syms, tfs))
 
-    results = run_async(main)
+    return run_async(main)
+
+
+@app.command()
+def scan(
+    symbols: Symbols, exchange_id: ExchangeId = 1, timeframes: Timeframes = DEFAULT_TFS,
+    redis_url: RedisUrl = None, json: Json = False,
+) -> None:
+    """Report which cached pairs are sufficient (count, freshness, holes)."""
+
+    async def keep(redis: Redis, settings: Settings, results: list[CandleStatusResult]) -> list[CandleStatusResult]:
+        return results
+
+    results = scan_then(symbols, exchange_id, timeframes, redis_url, keep)
     if json:
         print_json([_result_dict(r) for r in results])
     else:
         console.print(scan_table(results))
 
 
-def _result_dict(r: Any) -> dict[str, Any]:
+def _result_dict(r: CandleStatusResult) -> dict[str, Any]:
     return {
         "symbol": r.symbol, "timeframe": r.timeframe.value, "cachedCount": r.cached_count,
         "newestOpenTime": r.newest_open_time, "sufficient": r.sufficient, "reason": r.reason,
@@ -104,21 +125,15 @@ def _result_dict(r: Any) -> dict[str, Any]:
 
 @app.command()
 def schedule(
-    symbols: Symbols,
-    exchange_id: Annotated[int, typer.Option(help="exchange id in the key names (1 Coinbase, 2 Binance)")] = 1,
-    timeframes: Timeframes = DEFAULT_TFS,
-    redis_url: RedisUrl = None,
-    json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    symbols: Symbols, exchange_id: ExchangeId = 1, timeframes: Timeframes = DEFAULT_TFS,
+    redis_url: RedisUrl = None, json: Json = False,
 ) -> None:
     """Scan, then build and persist the warmup schedule (only the pairs that need candles)."""
-    settings, syms, tfs = settings_for(redis_url), parse_symbols(symbols), parse_timeframes(timeframes)
 
-    async def main() -> Any:
-        async with Redis.from_url(settings.redis_url) as redis:
-            results = await CandleStatusScanner(CandleCache(redis), settings.min_candle_threshold).scan(exchange_id, syms, tfs)
-            return await WarmupScheduleBuilder(redis, settings.default_candle_target).build_and_persist(exchange_id, results)
+    async def persist(redis: Redis, settings: Settings, results: list[CandleStatusResult]) -> WarmupSchedule:
+        return await WarmupScheduleBuilder(redis, settings.default_candle_target).build_and_persist(exchange_id, results)
 
-    built = run_async(main)
+    built = scan_then(symbols, exchange_id, timeframes, redis_url, persist)
     if json:
         print_json(built.model_dump(by_alias=True, mode="json"))
     else:
