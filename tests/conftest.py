@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from livermore.embedded import RedisServer
 from livermore.exchanges.simulator import SimulatorConfig
+from tests.control_world import World, served_world
 from tests.warmup_world import Env, make_env
 
 
@@ -33,3 +34,10 @@ async def binance(redis: Redis) -> AsyncIterator[Env]:
     """A Binance simulator with 4 symbols, an adapter on it, and a SmartWarmupService on `redis`."""
     async for env in make_env(redis, SimulatorConfig(exchange="binance", symbols=4), "binance"):
         yield env
+
+
+@pytest.fixture
+async def world(redis: Redis, redis_server: RedisServer) -> AsyncIterator[World]:
+    """The assembled service (control channel + admin app) on the simulator, as `livermore serve` builds it."""
+    async with served_world(redis, redis_server.url) as w:
+        yield w

@@ -13,19 +13,12 @@ import uvicorn
 from redis.asyncio import Redis
 
 from livermore.cache.keys import warmup_stats_key
-from livermore.embedded import RedisServer
 from livermore.warmup.stats import load_stats
 from livermore.warmup.symbols import MonitoredSymbols
-from tests.control_world import TIMEFRAMES, TOKEN, World, served_world
+from tests.control_world import TIMEFRAMES, TOKEN, World
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PAIRS = 3 * len(TIMEFRAMES)
-
-
-@pytest.fixture
-async def world(redis: Redis, redis_server: RedisServer) -> AsyncIterator[World]:
-    async with served_world(redis, redis_server.url) as w:
-        yield w
 
 
 @pytest.fixture

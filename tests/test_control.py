@@ -8,21 +8,14 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from tests.control_world import TIMEFRAMES, World, listening, served_world
+from tests.control_world import TIMEFRAMES, World, listening
 from livermore.cache.keys import exchange_candle_key, warmup_stats_key
 from livermore.control.client import ControlClient
 from livermore.control.protocol import Command, command_queue_key
-from livermore.embedded import RedisServer
 from livermore.warmup.symbols import MonitoredSymbols
 from livermore.warmup.types import now_ms
 
 PAIRS = 3 * len(TIMEFRAMES)
-
-
-@pytest.fixture
-async def world(redis: Redis, redis_server: RedisServer) -> AsyncIterator[World]:
-    async with served_world(redis, redis_server.url) as w:
-        yield w
 
 
 @pytest.fixture

@@ -46,15 +46,14 @@ class BinanceAdapter:
         self.exchange_id = exchange_id
         self.metrics = AdapterMetrics()
         self.limiter = WeightLimiter(6000, 60, safety_margin=settings.safety_margin, clock=clock)
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=settings.http_timeout_s)
         self._http = RestClient(
             name,
-            self._client,
+            client,
             base_url,
             self.limiter,
             self.metrics,
             Policy(settings.max_retries, backoff_base_s, settings.max_in_flight),
+            timeout_s=settings.http_timeout_s,
             is_unknown_symbol=_is_unknown_symbol,
             on_response=self._observe_weight,
             clock=clock,
@@ -119,5 +118,4 @@ class BinanceAdapter:
         return [t["symbol"] for t in ranked[:n]]
 
     async def close(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        await self._http.aclose()

@@ -55,15 +55,14 @@ class CoinbaseAdapter:
         self.metrics = AdapterMetrics()
         keep = 1 - settings.safety_margin
         self.limiter = TokenBucket(settings.coinbase_rate_per_s * keep, max(1.0, burst * keep), clock=clock)
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=settings.http_timeout_s)
         self._http = RestClient(
             name,
-            self._client,
+            client,
             base_url,
             self.limiter,
             self.metrics,
             Policy(settings.max_retries, backoff_base_s, settings.max_in_flight),
+            timeout_s=settings.http_timeout_s,
             is_unknown_symbol=_is_unknown_product,
             clock=clock,
         )
@@ -129,5 +128,4 @@ class CoinbaseAdapter:
         return [p["product_id"] for p in products[:n]]
 
     async def close(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        await self._http.aclose()

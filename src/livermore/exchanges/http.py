@@ -50,19 +50,21 @@ class RestClient:
     def __init__(
         self,
         name: str,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None,
         base_url: str,
         limiter: Limiter,
         metrics: AdapterMetrics,
         policy: Policy,
         *,
+        timeout_s: float = 10.0,
         is_unknown_symbol: Callable[[httpx.Response], bool],
         on_response: Callable[[httpx.Response, Grant], None] | None = None,
         clock: Clock,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         self.name = name
-        self.client = client
+        self._owns_client = client is None  # an injected client is closed by whoever made it
+        self.client = client or httpx.AsyncClient(timeout=timeout_s)
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
         self.metrics = metrics
@@ -73,6 +75,10 @@ class RestClient:
         self._sleep = sleep
         self._in_flight = asyncio.Semaphore(policy.max_in_flight)
         self.banned_until = 0.0
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()
 
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None, weight: int = 1) -> Any:
         """The decoded JSON body of a successful GET, after whatever waiting and retrying is due."""
