@@ -8,9 +8,9 @@ import pytest
 from redis.asyncio import Redis
 
 from livermore.embedded import RedisServer
-from livermore.exchanges.simulator import SimulatorConfig
-from tests.control_world import World, served_world
-from tests.warmup_world import Env, make_env
+from livermore.simulator import SimulatorConfig
+from tests.support.control_world import World, served_world
+from tests.support.warmup_world import Env, make_env
 
 
 @pytest.fixture(scope="session")

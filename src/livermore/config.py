@@ -1,4 +1,9 @@
-"""Settings from the environment (prefix LIVERMORE_) with embedded defaults; CLI flags override."""
+"""Settings: the only home of the service's defaults.
+
+Read from the environment (prefix `LIVERMORE_`), overridden by CLI flags, and mapped onto plain
+constructor arguments at the edges (`livermore.service`, `livermore.cli`): no layer below those
+imports this module, so every class states what it needs and tests pass exactly that.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """One plain settings object, passed explicitly to whatever needs it."""
+    """One plain settings object, built at the edge and never passed below it."""
 
     model_config = SettingsConfigDict(env_prefix="LIVERMORE_", extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
     min_candle_threshold: int = Field(60, ge=1, description="fewer cached candles than this -> fetch")
-    default_candle_target: int = Field(100, ge=1, description="how many candles a warmup fills")
+    default_candle_target: int = Field(100, ge=1, description="how many candles a warmup or backfill fills")
     max_candles: int = Field(1000, ge=1, description="each candle key is trimmed to this many")
     scan_chunk: int = Field(1000, ge=1, description="keys answered per scanner script call")
     max_in_flight: int = Field(32, ge=1, description="upper bound on concurrent REST requests")
     safety_margin: float = Field(0.10, ge=0.0, lt=1.0, description="share of the budget left unused")
     http_timeout_s: float = Field(10.0, gt=0)
-    max_retries: int = Field(5, ge=0)
+    max_retries: int = Field(5, ge=0, description="retries of a failed request (5xx, timeout, garbage)")
+    backoff_base_s: float = Field(0.25, ge=0, description="first retry delay; doubles, jittered 50-150%")
     coinbase_rate_per_s: float = Field(10.0, gt=0)
-    lock_ttl_s: float = Field(30.0, gt=0)
-    stats_interval_s: float = Field(0.25, ge=0)
+    lock_ttl_s: float = Field(30.0, gt=0, description="a killed warmup's lease frees itself after this")
+    stats_interval_s: float = Field(0.25, ge=0, description="stats are written at most this often")
+    symbol_catalog_ttl_s: float = Field(3600.0, gt=0, description="the exchange's symbol list is fetched this rarely")
     admin_token: str | None = None
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(8080, ge=0, le=65535)
     command_sub: str = "default"

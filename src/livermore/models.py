@@ -1,12 +1,16 @@
-"""Types shared by every layer: timeframes and candles, in the original system's wire format."""
+"""Types shared by every layer: timeframes, candles (in the original's wire format), the clock, and
+the base of every camelCase JSON document we write."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 
 class Timeframe(str, Enum):
@@ -128,3 +132,21 @@ class Candle:
         """A no-trade candle at `timestamp`: this candle's close as OHLC, volume 0 (the original's rule)."""
         c = self.close
         return Candle(timestamp, c, c, c, c, 0.0, self.symbol, self.timeframe, is_synthetic=True)
+
+
+def now_ms() -> int:
+    """Wall-clock Unix ms; every class that reads the time takes a clock like this, so tests can move it."""
+    return time.time_ns() // 1_000_000
+
+
+class CamelModel(BaseModel):
+    """A JSON document in the original's camelCase (its admin UI and services read ours)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The same document as `to_json`, as JSON-ready Python values."""
+        return self.model_dump(by_alias=True, mode="json")

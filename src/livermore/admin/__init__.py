@@ -1,1 +1,1 @@
-"""The admin web app and its one page: live warmup progress, candle meter, commands."""
+"""The admin web app (JSON API, live SSE progress, the page, Prometheus metrics); drives `warmup/` and the control handlers only."""

@@ -17,17 +17,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.asyncio import Redis
 
 from livermore.admin.metrics import WarmupMetrics
-from livermore.cache.keys import warmup_events_channel, warmup_stats_key
 from livermore.control.handlers import Accepted, CommandHandlers
 from livermore.control.payloads import BulkSymbolsPayload, ClearCachePayload, ForceBackfillPayload, StartPayload
-from livermore.control.protocol import CommandConflict, CommandError
-from livermore.warmup.scanner import CandleStatusScanner
-from livermore.warmup.schedule import WarmupScheduleBuilder
-from livermore.warmup.stats import load_stats
-from livermore.warmup.types import now_ms
+from livermore.errors import CommandConflict, CommandError
+from livermore.models import now_ms
 
 STATIC_DIR = resources.files("livermore.admin").joinpath("static")
 
@@ -38,9 +33,7 @@ Data = dict[str, Any]
 class AdminDeps:
     """Everything the app reads or drives, passed in explicitly."""
 
-    redis: Redis
     handlers: CommandHandlers
-    scanner: CandleStatusScanner
     metrics: WarmupMetrics
     token: str
     exchange_name: str
@@ -55,6 +48,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
         version="1",
     )
     ctx = deps.handlers.ctx
+    warmup = deps.handlers.warmup
     authorized = _bearer_guard(deps.token)
 
     def served(exchange_id: int) -> int:
@@ -91,23 +85,23 @@ def create_app(deps: AdminDeps) -> FastAPI:
 
     @app.get("/api/exchanges/{exchange_id}/warmup/stats", tags=["read"])
     async def stats(exchange_id: Served) -> Data:
-        found = await load_stats(deps.redis, exchange_id)
+        found = await warmup.store.load_stats(exchange_id)
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no warmup has run yet")
-        return found
+        return found.to_dict()
 
     @app.get("/api/exchanges/{exchange_id}/warmup/schedule", tags=["read"])
     async def schedule(exchange_id: Served) -> Data:
-        found = await WarmupScheduleBuilder(deps.redis).load(exchange_id)
+        found = await warmup.store.load_schedule(exchange_id)
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no schedule has been built yet")
-        return found.model_dump(by_alias=True, mode="json")
+        return found.to_dict()
 
     @app.get("/api/exchanges/{exchange_id}/candles/meter", tags=["read"])
     async def meter(exchange_id: Served) -> Data:
         """Newest open time of every monitored symbol x timeframe, its age and age / interval."""
         symbols = await ctx.symbols.all()
-        results = await deps.scanner.scan(exchange_id, symbols, ctx.timeframes)
+        results = await warmup.scan(exchange_id, symbols, ctx.timeframes)
         now = deps.clock()
         cells = [
             {
@@ -131,17 +125,11 @@ def create_app(deps: AdminDeps) -> FastAPI:
     @app.get("/api/exchanges/{exchange_id}/warmup/events", response_class=EventSourceResponse, tags=["read"])
     async def events(exchange_id: Served) -> AsyncIterator[ServerSentEvent]:
         """Stats JSON as server-sent events: the current stats first, then every update."""
-        pubsub = deps.redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(warmup_events_channel(exchange_id))  # before reading: no update falls between
-        try:
-            current = await deps.redis.get(warmup_stats_key(exchange_id))
-            if current:
-                yield ServerSentEvent(raw_data=current.decode())
-            while not deps.closing.is_set():
-                if message := await pubsub.get_message(timeout=1.0):
-                    yield ServerSentEvent(raw_data=message["data"].decode())
-        finally:
-            await pubsub.aclose()
+        async for event in warmup.store.stats_events(exchange_id):
+            if deps.closing.is_set():
+                return
+            if event:
+                yield ServerSentEvent(raw_data=event.decode())
 
     @app.post("/api/exchanges/{exchange_id}/warmup/start", status_code=202, tags=["commands"], dependencies=[authorized])
     async def start(exchange_id: Served, body: Annotated[StartPayload | None, Body()] = None) -> Data:

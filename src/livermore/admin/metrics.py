@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from livermore.exchanges.base import ExchangeAdapter
+from livermore.exchanges import ExchangeAdapter
+from livermore.warmup import WarmupStats
 
 _ADAPTER_COUNTERS = {
     "requests": ("livermore_rest_requests", "REST requests sent to the exchange"),
@@ -50,10 +50,11 @@ class WarmupMetrics:
         self.candles = Counter("livermore_warmup_candles_written", "Candles written by warmups", registry=self.registry)
         self.registry.register(_AdapterCollector(adapter))
 
-    def observe(self, report: dict[str, Any]) -> None:
-        """Record one finished run (WarmupReport.as_dict())."""
-        self.duration.observe(report["duration_s"])
-        self.runs.labels(report["status"]).inc()
-        for outcome in ("sufficient", "completed", "failed"):
-            self.pairs.labels(outcome).inc(report[outcome])
-        self.candles.inc(report["candles_written"])
+    def observe(self, stats: WarmupStats) -> None:
+        """Record one finished run."""
+        self.duration.observe(stats.duration_ms / 1000)
+        self.runs.labels(stats.status).inc()
+        self.pairs.labels("sufficient").inc(stats.skipped_pairs)
+        self.pairs.labels("completed").inc(stats.completed_pairs)
+        self.pairs.labels("failed").inc(stats.failed_pairs)
+        self.candles.inc(stats.candles_written)

@@ -1,6 +1,5 @@
-"""Redis keys and candle storage; nothing here knows about exchanges or warmups."""
+"""Candle storage in the original's Redis layout (Lua scripts in `lua/`); knows nothing of exchanges or warmups."""
 
 from livermore.cache.candles import CandleCache, PairWindow
-from livermore.cache.keys import exchange_candle_key, warmup_schedule_key, warmup_stats_key
 
-__all__ = ["CandleCache", "PairWindow", "exchange_candle_key", "warmup_schedule_key", "warmup_stats_key"]
+__all__ = ["CandleCache", "PairWindow"]

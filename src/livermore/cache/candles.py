@@ -17,12 +17,12 @@ from importlib import resources
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from livermore.cache.keys import candle_history_key, exchange_candle_key
+from livermore.keys import candle_history_key, exchange_candle_key
 from livermore.models import Candle, Timeframe
 
 
 def _script(name: str) -> str:
-    return resources.files("livermore.cache").joinpath(name).read_text()
+    return resources.files("livermore.cache").joinpath("lua", name).read_text()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,11 @@ class PairWindow:
 class CandleCache:
     """Reads and writes candle sorted sets `candles:<exchangeId>:<symbol>:<timeframe>`."""
 
-    def __init__(self, redis: Redis, max_candles: int = 1000, scan_chunk: int = 1000):
+    def __init__(self, redis: Redis, *, max_candles: int, scan_chunk: int):
+        """
+        :param max_candles: each key is trimmed to its newest `max_candles` after a write.
+        :param scan_chunk: how many keys one `windows` script call answers.
+        """
         self.redis = redis
         self.max_candles = max_candles
         self.scan_chunk = scan_chunk

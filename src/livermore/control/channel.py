@@ -11,19 +11,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from livermore.control.handlers import Accepted, CommandHandlers
-from livermore.control.protocol import (
-    COMMAND_TTL_MS,
-    BadCommand,
-    Command,
-    CommandError,
-    Response,
-    ResponseStatus,
-    command_queue_key,
-    commands_channel,
-    parse_command,
-    responses_channel,
-)
-from livermore.warmup.types import now_ms
+from livermore.control.protocol import COMMAND_TTL_MS, BadCommand, Command, Response, ResponseStatus, parse_command
+from livermore.errors import CommandError
+from livermore.keys import command_queue_key, commands_channel, responses_channel
+from livermore.models import now_ms
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from livermore.control.protocol import DEFAULT_PRIORITY, Command, Response, commands_channel, responses_channel
-from livermore.warmup.types import now_ms
+from livermore.control.protocol import DEFAULT_PRIORITY, Command, Response
+from livermore.keys import commands_channel, responses_channel
+from livermore.models import now_ms
 
 FINAL = frozenset({"success", "error"})
 

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from redis.asyncio import Redis
 
-from livermore.cache import CandleCache
 from livermore.control.payloads import (
     BulkSymbolsPayload,
     ClearCachePayload,
@@ -19,12 +17,11 @@ from livermore.control.payloads import (
     StartPayload,
     SymbolPayload,
 )
-from livermore.control.protocol import CommandConflict, CommandError, describe_validation_error
-from livermore.control.runner import WarmupRunner
+from livermore.control.protocol import describe_validation_error
+from livermore.errors import CommandConflict, CommandError, WarmupAlreadyRunning
 from livermore.models import Timeframe
-from livermore.warmup.backfill import StartupBackfillService
-from livermore.warmup.schedule import WarmupScheduleBuilder
-from livermore.warmup.stats import load_stats
+from livermore.warmup import WarmupService, WarmupStats
+from livermore.warmup.runner import WarmupRunner
 from livermore.warmup.symbols import MonitoredSymbols, SymbolCatalog
 
 Data = dict[str, Any]
@@ -55,25 +52,15 @@ class ExchangeContext:
     timeframes: Sequence[Timeframe]
     symbols: MonitoredSymbols
     catalog: SymbolCatalog
-    candle_count: int
 
 
 class CommandHandlers:
     """Validates a payload with its command's model, then runs the command; raises CommandError."""
 
-    def __init__(
-        self,
-        redis: Redis,
-        context: ExchangeContext,
-        runner: WarmupRunner,
-        backfill: StartupBackfillService,
-        cache: CandleCache,
-    ):
-        self.redis = redis
+    def __init__(self, context: ExchangeContext, runner: WarmupRunner):
         self.ctx = context
         self.runner = runner
-        self.backfill_service = backfill
-        self.cache = cache
+        self.warmup: WarmupService = runner.service
         self._specs: dict[str, _Spec] = {
             "start": _Spec(StartPayload, self.start),
             "cancel": _Spec(NoPayload, self.cancel),
@@ -108,9 +95,12 @@ class CommandHandlers:
         if not symbols:
             raise CommandError(f"no monitored symbols for exchange {self.ctx.exchange_id}; add some first")
         timeframes = p.timeframes or self.ctx.timeframes
-        task = await self.runner.start(symbols, timeframes)
+        try:
+            run = await self.runner.start(symbols, timeframes)
+        except WarmupAlreadyRunning as e:
+            raise CommandConflict(str(e)) from None
         data = {"exchangeId": self.ctx.exchange_id, "symbols": len(symbols), "timeframes": [tf.value for tf in timeframes]}
-        return Accepted(data, task)
+        return Accepted(data, asyncio.ensure_future(_outcome(run)))
 
     async def cancel(self, _: NoPayload) -> Data:
         if not self.runner.cancel():
@@ -118,14 +108,15 @@ class CommandHandlers:
         return {"cancelling": True}
 
     async def status(self, _: NoPayload) -> Data:
-        schedule = await WarmupScheduleBuilder(self.redis).load(self.ctx.exchange_id)
+        stats = await self.warmup.store.load_stats(self.ctx.exchange_id)
+        schedule = await self.warmup.store.load_schedule(self.ctx.exchange_id)
         return {
             "exchangeId": self.ctx.exchange_id,
             "running": self.runner.running,
             "symbols": await self.ctx.symbols.all(),
             "timeframes": [tf.value for tf in self.ctx.timeframes],
-            "stats": await load_stats(self.redis, self.ctx.exchange_id),
-            "schedule": schedule.model_dump(by_alias=True, mode="json") if schedule else None,
+            "stats": stats.to_dict() if stats else None,
+            "schedule": schedule.to_dict() if schedule else None,
         }
 
     async def force_backfill(self, p: ForceBackfillPayload) -> Data:
@@ -150,11 +141,12 @@ class CommandHandlers:
         return {"symbol": p.symbol, "removed": True}
 
     async def clear_cache(self, p: ClearCachePayload) -> Data:
-        if self.runner.running:  # the run would write into what is being cleared, from a stale scan
-            raise CommandConflict("a warmup is running; cancel it (or wait) before clearing the cache")
         symbol = p.symbol if p.scope == "symbol" else None
         timeframe = p.timeframe if p.scope == "timeframe" else None
-        deleted = await self.cache.clear(self.ctx.exchange_id, symbol, timeframe)
+        try:
+            deleted = await self.warmup.clear_cache(self.ctx.exchange_id, symbol, timeframe)
+        except WarmupAlreadyRunning:  # in any process: it would write into what is cleared, from a stale scan
+            raise CommandConflict("a warmup is running; cancel it (or wait) before clearing the cache") from None
         return {"scope": p.scope, "deletedKeys": deleted}
 
     async def _known_or_refuse(self, symbols: list[str]) -> None:
@@ -163,7 +155,13 @@ class CommandHandlers:
             raise CommandError(f"unknown symbol on exchange {self.ctx.exchange_id}: {', '.join(unknown)}")
 
     async def _backfill(self, symbols: list[str], timeframes: Sequence[Timeframe] | None = None) -> Data:
-        report = await self.backfill_service.backfill(
-            self.ctx.exchange_id, symbols, timeframes or self.ctx.timeframes, self.ctx.candle_count
-        )
-        return report.as_dict()
+        stats = await self.warmup.backfill(self.ctx.exchange_id, symbols, timeframes or self.ctx.timeframes)
+        return stats.to_dict()
+
+
+async def _outcome(run: asyncio.Task[WarmupStats]) -> Data:
+    """A `start`'s reply: its final stats, as `success` only when the run completed."""
+    stats = await run
+    if stats.status != "complete":
+        raise CommandError(f"warmup ended with status {stats.status}: {stats.message}", stats.to_dict())
+    return stats.to_dict()

@@ -14,19 +14,6 @@ DEFAULT_PRIORITY = 50
 ResponseStatus = Literal["ack", "success", "error"]
 
 
-def commands_channel(sub: str) -> str:
-    return f"livermore:commands:{sub}"
-
-
-def responses_channel(sub: str) -> str:
-    return f"livermore:responses:{sub}"
-
-
-def command_queue_key(sub: str) -> str:
-    """Sorted set of accepted commands waiting their turn; score = priority (lower runs first)."""
-    return f"livermore:command-queue:{sub}"
-
-
 class Command(BaseModel):
     """`{correlationId, type, payload?, timestamp (ms), priority (1..100)}`."""
 
@@ -88,15 +75,3 @@ def parse_command(raw: bytes | str) -> Command:
         return Command.model_validate(doc)
     except ValidationError as exc:
         raise BadCommand(f"invalid command: {describe_validation_error(exc)}", cid if isinstance(cid, str) else None) from None
-
-
-class CommandError(Exception):
-    """A command was refused or failed; the message (and any data) goes in the `error` reply."""
-
-    def __init__(self, message: str, data: Any = None):
-        super().__init__(message)
-        self.data = data
-
-
-class CommandConflict(CommandError):
-    """Refused because of what is running now (a second start, a cancel with nothing to cancel)."""

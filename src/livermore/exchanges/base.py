@@ -1,10 +1,15 @@
-"""The one small interface the warmup needs from an exchange, its errors and its counters."""
+"""The one small interface the warmup needs from an exchange, and the base every adapter shares."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
+import httpx
+
+from livermore.exchanges.http import AdapterMetrics, ClientOptions, RestClient
+from livermore.exchanges.ratelimit import Clock, Grant, Limiter
 from livermore.models import Candle, Timeframe
 
 
@@ -16,36 +21,6 @@ class SymbolInfo:
     base: str
     quote: str
     status: str = "TRADING"
-
-
-@dataclass(slots=True)
-class AdapterMetrics:
-    """What an adapter did; the executor reports these figures."""
-
-    requests: int = 0
-    weight_used: int = 0
-    throttled: int = 0  # 429s received
-    banned: int = 0  # 418s received
-    retries: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-class ExchangeError(Exception):
-    """An exchange request failed for good (after whatever retries were due)."""
-
-
-class UnknownSymbolError(ExchangeError):
-    """The exchange does not know this symbol (Binance -1121, Coinbase 404/400): never retried."""
-
-
-class ExchangeBannedError(ExchangeError):
-    """The exchange answered 418 (IP ban) or still bans us; nothing is sent until `until_s` (epoch s)."""
-
-    def __init__(self, message: str, until_s: float):
-        super().__init__(message)
-        self.until_s = until_s
 
 
 class ExchangeAdapter(Protocol):
@@ -70,3 +45,40 @@ class ExchangeAdapter(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class RestAdapter:
+    """What every adapter shares: its name and id, its counters, its limiter, and one RestClient.
+
+    A subclass supplies the per-exchange parts (limiter, unknown-symbol rule, answer hook) and
+    the wire format; the HTTP discipline (pauses, retries, bans) is the same for all.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        exchange_id: int,
+        base_url: str,
+        limiter: Limiter,
+        options: ClientOptions,
+        client: httpx.AsyncClient | None,
+        *,
+        is_unknown_symbol: Callable[[httpx.Response], bool],
+        on_response: Callable[[httpx.Response, Grant], None] | None = None,
+        clock: Clock,
+    ):
+        """
+        :param client: an httpx client to share; None makes one that `close` closes.
+        :param clock: epoch seconds; tests move it.
+        """
+        self.name = name
+        self.exchange_id = exchange_id
+        self.metrics = AdapterMetrics()
+        self.limiter = limiter
+        self._http = RestClient(
+            name, client, base_url, limiter, self.metrics, options,
+            is_unknown_symbol=is_unknown_symbol, on_response=on_response, clock=clock,
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()

@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 
-from livermore.config import Settings
-from livermore.exchanges.base import AdapterMetrics, SymbolInfo
-from livermore.exchanges.http import Policy, RestClient
+from livermore.exchanges.base import RestAdapter, SymbolInfo
+from livermore.exchanges.http import ClientOptions
 from livermore.exchanges.ratelimit import Clock, Grant, WeightLimiter
 from livermore.models import Candle, Timeframe
 
-KLINES_LIMIT = 1000
+CANDLES_PER_REQUEST = 1000  # candles per klines request (the API's maximum)
+PUBLIC_WEIGHT_LIMIT, PUBLIC_WEIGHT_WINDOW_S = 6000, 60  # until exchangeInfo says otherwise
 _WEIGHT_HEADER = "x-mbx-used-weight-"
 
 
@@ -27,37 +27,28 @@ def _is_unknown_symbol(response: httpx.Response) -> bool:
         return False
 
 
-class BinanceAdapter:
-    """One process-wide Binance client. The limiter starts at the public default (6000/min) and is
-    configured from exchangeInfo before the first other request."""
+class BinanceAdapter(RestAdapter):
+    """One process-wide Binance client. The limiter starts at the public default and is configured
+    from exchangeInfo before the first other request."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient | None = None,
-        base_url: str = "https://api.binance.com",
-        exchange_id: int = 2,
+        options: ClientOptions,
         *,
-        settings: Settings,
+        base_url: str,
+        exchange_id: int,
         name: str = "binance",
-        backoff_base_s: float = 0.25,
+        client: httpx.AsyncClient | None = None,
         clock: Clock = time.time,
     ):
-        self.name = name
-        self.exchange_id = exchange_id
-        self.metrics = AdapterMetrics()
-        self.limiter = WeightLimiter(6000, 60, safety_margin=settings.safety_margin, clock=clock)
-        self._http = RestClient(
-            name,
-            client,
-            base_url,
-            self.limiter,
-            self.metrics,
-            Policy(settings.max_retries, backoff_base_s, settings.max_in_flight),
-            timeout_s=settings.http_timeout_s,
-            is_unknown_symbol=_is_unknown_symbol,
-            on_response=self._observe_weight,
-            clock=clock,
+        limiter = WeightLimiter(
+            PUBLIC_WEIGHT_LIMIT, PUBLIC_WEIGHT_WINDOW_S, safety_margin=options.safety_margin, clock=clock
         )
+        super().__init__(
+            name, exchange_id, base_url, limiter, options, client,
+            is_unknown_symbol=_is_unknown_symbol, on_response=self._observe_weight, clock=clock,
+        )
+        self.limiter: WeightLimiter = limiter
         self._info: dict[str, Any] | None = None
         self._info_lock = asyncio.Lock()
 
@@ -87,7 +78,7 @@ class BinanceAdapter:
                 "symbol": symbol,
                 "interval": timeframe.value,
                 "startTime": cursor,
-                "limit": KLINES_LIMIT,
+                "limit": CANDLES_PER_REQUEST,
             }
             if end_ms is not None:
                 params["endTime"] = end_ms
@@ -96,7 +87,7 @@ class BinanceAdapter:
                 Candle(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), symbol, timeframe)
                 for r in rows
             )
-            if len(rows) < KLINES_LIMIT:
+            if len(rows) < CANDLES_PER_REQUEST:
                 break
             cursor = int(rows[-1][0]) + timeframe.ms
         return candles
@@ -116,6 +107,3 @@ class BinanceAdapter:
             (t for t in tickers if t["symbol"] in wanted), key=lambda t: float(t["quoteVolume"]), reverse=True
         )
         return [t["symbol"] for t in ranked[:n]]
-
-    async def close(self) -> None:
-        await self._http.aclose()

@@ -1,4 +1,4 @@
-"""Coinbase Advanced Trade public REST adapter: candles in windows of at most 350 intervals."""
+"""Coinbase Advanced Trade public REST adapter: candles in windows of at most `CANDLES_PER_REQUEST` intervals."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 
-from livermore.config import Settings
-from livermore.exchanges.base import AdapterMetrics, SymbolInfo
-from livermore.exchanges.http import Policy, RestClient
+from livermore.exchanges.base import RestAdapter, SymbolInfo
+from livermore.exchanges.http import ClientOptions
 from livermore.exchanges.ratelimit import Clock, TokenBucket
 from livermore.models import Candle, Timeframe
 
-MAX_CANDLES = 350
+CANDLES_PER_REQUEST = 350  # the API's maximum window, in intervals
+PUBLIC_RATE_PER_S, PUBLIC_BURST = 10.0, 15  # public endpoints, per IP
 PRODUCTS = "/api/v3/brokerage/market/products"
 GRANULARITY = {
     Timeframe.M1: "ONE_MINUTE",
@@ -35,36 +35,29 @@ def _is_unknown_product(response: httpx.Response) -> bool:
     return response.status_code == 400 and "product" in response.text.lower()
 
 
-class CoinbaseAdapter:
+class CoinbaseAdapter(RestAdapter):
     """One process-wide Coinbase client under a token bucket (rate and burst less the safety margin)."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient | None = None,
-        base_url: str = "https://api.coinbase.com",
-        exchange_id: int = 1,
+        options: ClientOptions,
         *,
-        settings: Settings,
-        burst: int = 15,
+        base_url: str,
+        exchange_id: int,
         name: str = "coinbase",
-        backoff_base_s: float = 0.25,
+        client: httpx.AsyncClient | None = None,
+        rate_per_s: float = PUBLIC_RATE_PER_S,
+        burst: int = PUBLIC_BURST,
         clock: Clock = time.time,
     ):
-        self.name = name
-        self.exchange_id = exchange_id
-        self.metrics = AdapterMetrics()
-        keep = 1 - settings.safety_margin
-        self.limiter = TokenBucket(settings.coinbase_rate_per_s * keep, max(1.0, burst * keep), clock=clock)
-        self._http = RestClient(
-            name,
-            client,
-            base_url,
-            self.limiter,
-            self.metrics,
-            Policy(settings.max_retries, backoff_base_s, settings.max_in_flight),
-            timeout_s=settings.http_timeout_s,
-            is_unknown_symbol=_is_unknown_product,
-            clock=clock,
+        """
+        :param rate_per_s: requests per second (Coinbase's published public rate unless told).
+        :param burst: requests the bucket holds when full.
+        """
+        keep = 1 - options.safety_margin
+        limiter = TokenBucket(rate_per_s * keep, max(1.0, burst * keep), clock=clock)
+        super().__init__(
+            name, exchange_id, base_url, limiter, options, client, is_unknown_symbol=_is_unknown_product, clock=clock
         )
         self._clock = clock
         self._offset_ms: int | None = None
@@ -86,12 +79,12 @@ class CoinbaseAdapter:
         start_s, stop_s = -(-start_ms // 1000), end // 1000 + 1  # the API's [start, end) in seconds
         by_open: dict[int, Candle] = {}  # page edges may overlap: keep one candle per open time
         while start_s < stop_s:
-            window_end = min(start_s + MAX_CANDLES * step_s, stop_s)
+            window_end = min(start_s + CANDLES_PER_REQUEST * step_s, stop_s)
             params = {
                 "start": str(start_s),
                 "end": str(window_end),
                 "granularity": GRANULARITY[timeframe],
-                "limit": MAX_CANDLES,
+                "limit": CANDLES_PER_REQUEST,
             }
             body = await self._http.get_json(f"{PRODUCTS}/{symbol}/candles", params)
             for row in body["candles"]:
@@ -126,6 +119,3 @@ class CoinbaseAdapter:
         products = [p for p in await self._products() if p["quote_currency_id"] == quote]
         products.sort(key=lambda p: float(p["volume_24h"] or 0) * float(p["price"] or 0), reverse=True)
         return [p["product_id"] for p in products[:n]]
-
-    async def close(self) -> None:
-        await self._http.aclose()

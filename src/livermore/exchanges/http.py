@@ -13,13 +13,13 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
 import orjson
 
-from livermore.exchanges.base import AdapterMetrics, ExchangeBannedError, ExchangeError, UnknownSymbolError
+from livermore.errors import ExchangeBannedError, ExchangeError, UnknownSymbolError
 from livermore.exchanges.ratelimit import Clock, Grant, Limiter
 
 log = logging.getLogger(__name__)
@@ -28,12 +28,36 @@ _DEFAULT_RETRY_AFTER_S = {429: 1.0, 418: 120.0}
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
-    """How hard to try: retries after failures and the backoff base (doubling, jittered 50-150%)."""
+class RetryPolicy:
+    """How hard to try: retries after failures, the backoff base (doubling, jittered 50-150%), and
+    how many requests may be in flight at once."""
 
-    max_retries: int = 5
-    backoff_base_s: float = 0.25
-    max_in_flight: int = 32
+    max_retries: int
+    backoff_base_s: float
+    max_in_flight: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """How an adapter treats its exchange; built from Settings at the edge."""
+
+    retry: RetryPolicy
+    timeout_s: float
+    safety_margin: float  # share of the published budget left unused
+
+
+@dataclass(slots=True)
+class AdapterMetrics:
+    """What an adapter did; the executor reports these figures."""
+
+    requests: int = 0
+    weight_used: int = 0
+    throttled: int = 0  # 429s received
+    banned: int = 0  # 418s received
+    retries: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
 
 
 def retry_after_s(response: httpx.Response) -> float:
@@ -54,9 +78,8 @@ class RestClient:
         base_url: str,
         limiter: Limiter,
         metrics: AdapterMetrics,
-        policy: Policy,
+        options: ClientOptions,
         *,
-        timeout_s: float = 10.0,
         is_unknown_symbol: Callable[[httpx.Response], bool],
         on_response: Callable[[httpx.Response, Grant], None] | None = None,
         clock: Clock,
@@ -64,16 +87,16 @@ class RestClient:
     ):
         self.name = name
         self._owns_client = client is None  # an injected client is closed by whoever made it
-        self.client = client or httpx.AsyncClient(timeout=timeout_s)
+        self.client = client or httpx.AsyncClient(timeout=options.timeout_s)
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
         self.metrics = metrics
-        self.policy = policy
+        self.policy = options.retry
         self._is_unknown_symbol = is_unknown_symbol
         self._on_response = on_response
         self._clock = clock
         self._sleep = sleep
-        self._in_flight = asyncio.Semaphore(policy.max_in_flight)
+        self._in_flight = asyncio.Semaphore(options.retry.max_in_flight)
         self.banned_until = 0.0
 
     async def aclose(self) -> None:

@@ -1,33 +1,31 @@
-"""Scan -> schedule -> execute. Talks to Redis through `cache` and to exchanges through `exchanges`."""
+"""Scan -> schedule -> execute. Talks to Redis through `cache` (candles) and its own `store`
+(schedule, stats), and to exchanges through `exchanges`; knows nothing of the control channel,
+the admin app or Settings.
 
-from livermore.warmup.backfill import BackfillReport, StartupBackfillService
-from livermore.warmup.scanner import CandleStatusScanner
-from livermore.warmup.schedule import WarmupScheduleBuilder
-from livermore.warmup.service import SmartWarmupService, WarmupAlreadyRunning, WarmupReport
-from livermore.warmup.stats import WarmupStats, load_stats
-from livermore.warmup.types import (
-    DEFAULT_CANDLE_TARGET,
-    MIN_CANDLE_THRESHOLD,
-    SCAN_TIMEFRAME_ORDER,
-    CandleStatusResult,
-    WarmupSchedule,
-    WarmupScheduleEntry,
-)
+    scan       CandleStatusScanner: which pairs are complete, fresh and hole-free
+    schedule   WarmupScheduleBuilder: the pairs to fetch, each with where to start (pure)
+    store      the schedule and stats documents, the stats events channel
+    stats      WarmupStats: the one model of a run, live and final
+    fetch      PairFetcher: one pair from the exchange into the cache; fill_no_trade
+    drain      Drain: the one executor of schedule entries
+    queue      where the drain takes entries from (a Redis Stream, or a list)
+    execute    WarmupService: plan, run, backfill, clear
+    runner     WarmupRunner: one background run per exchange in this process
+    lock       LeaseLock: one run per exchange across processes
+    symbols    MonitoredSymbols, SymbolCatalog
+"""
+
+from livermore.warmup.execute import WarmupService
+from livermore.warmup.scan import CandleStatusResult, CandleStatusScanner
+from livermore.warmup.schedule import WarmupSchedule, WarmupScheduleBuilder, WarmupScheduleEntry
+from livermore.warmup.stats import WarmupStats
 
 __all__ = [
-    "DEFAULT_CANDLE_TARGET",
-    "MIN_CANDLE_THRESHOLD",
-    "SCAN_TIMEFRAME_ORDER",
-    "BackfillReport",
     "CandleStatusResult",
     "CandleStatusScanner",
-    "SmartWarmupService",
-    "StartupBackfillService",
-    "WarmupAlreadyRunning",
-    "WarmupReport",
     "WarmupSchedule",
     "WarmupScheduleBuilder",
     "WarmupScheduleEntry",
+    "WarmupService",
     "WarmupStats",
-    "load_stats",
 ]

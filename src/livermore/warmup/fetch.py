@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from livermore.cache import CandleCache
 from livermore.exchanges import ExchangeAdapter
-from livermore.models import Candle, Timeframe
+from livermore.models import Candle, Timeframe, now_ms
 
 
 def fill_no_trade(candles: Sequence[Candle], prev: Candle | None, start_ms: int, last_closed_ms: int) -> list[Candle]:
@@ -30,20 +30,24 @@ def fill_no_trade(candles: Sequence[Candle], prev: Candle | None, start_ms: int,
     return out
 
 
-async def fetch_and_store(
-    adapter: ExchangeAdapter,
-    cache: CandleCache,
-    exchange_id: int,
-    symbol: str,
-    timeframe: Timeframe,
-    start_ms: int,
-    clock: Callable[[], int],
-) -> int:
-    """Fetch [start_ms, now] and write it in one round trip; returns candles written."""
-    start_ms = timeframe.floor(start_ms)
-    candles = await adapter.fetch_candles(symbol, timeframe, start_ms)
-    if candles and candles[0].timestamp > start_ms:  # nothing older on the exchange: a recent listing
-        await cache.set_history_start(exchange_id, symbol, timeframe, candles[0].timestamp)
-    prev = await cache.last_before(exchange_id, symbol, timeframe, start_ms) if candles else None
-    last_closed = timeframe.floor(clock()) - timeframe.ms
-    return await cache.add_candles(exchange_id, fill_no_trade(candles, prev, start_ms, last_closed))
+class PairFetcher:
+    """Fetches one pair of one exchange from a start time to now and stores it in one round trip."""
+
+    def __init__(
+        self, adapter: ExchangeAdapter, cache: CandleCache, exchange_id: int, clock: Callable[[], int] = now_ms
+    ):
+        self.adapter = adapter
+        self.cache = cache
+        self.exchange_id = exchange_id
+        self.clock = clock
+
+    async def __call__(self, symbol: str, timeframe: Timeframe, start_ms: int) -> int:
+        """Fetch [start_ms, now] and write it; returns candles written."""
+        eid = self.exchange_id
+        start_ms = timeframe.floor(start_ms)
+        candles = await self.adapter.fetch_candles(symbol, timeframe, start_ms)
+        if candles and candles[0].timestamp > start_ms:  # nothing older on the exchange: a recent listing
+            await self.cache.set_history_start(eid, symbol, timeframe, candles[0].timestamp)
+        prev = await self.cache.last_before(eid, symbol, timeframe, start_ms) if candles else None
+        last_closed = timeframe.floor(self.clock()) - timeframe.ms
+        return await self.cache.add_candles(eid, fill_no_trade(candles, prev, start_ms, last_closed))

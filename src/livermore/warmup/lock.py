@@ -29,7 +29,7 @@ class LeaseLock:
     `lost` is set if a renewal finds the lease gone (e.g. Redis restarted): the holder should stop.
     """
 
-    def __init__(self, redis: Redis, key: str, ttl_s: float = 30.0):
+    def __init__(self, redis: Redis, key: str, *, ttl_s: float):
         self.redis = redis
         self.key = key
         self.ttl_ms = int(ttl_s * 1000)

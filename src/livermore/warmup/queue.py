@@ -1,4 +1,5 @@
-"""Schedule entries as a Redis Stream read by one consumer group.
+"""Where the drain takes its entries from: a Redis Stream read by one consumer group (a warmup),
+or a plain list (a backfill, which must not touch a running warmup's stream).
 
 A worker claims entries with XREADGROUP and completes them with XACK: the unit of work lives in
 Redis, so several worker processes (or machines) can share one schedule without a redesign.
@@ -10,13 +11,16 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from livermore.cache.keys import warmup_queue_key
-from livermore.warmup.types import WarmupScheduleEntry
+from livermore.keys import WARMUP_QUEUE_GROUP as GROUP
+from livermore.keys import warmup_queue_key
+from livermore.warmup.schedule import WarmupScheduleEntry
 
-GROUP = "warmup"
+Claimed = list[tuple[bytes, WarmupScheduleEntry]]
 
 
 class EntryQueue:
+    """A warmup's schedule entries in Redis; each claimed by one worker, acknowledged when done."""
+
     def __init__(self, redis: Redis, exchange_id: int, consumer: str):
         self.redis = redis
         self.key = warmup_queue_key(exchange_id)
@@ -31,7 +35,7 @@ class EntryQueue:
             pipe.xgroup_create(self.key, GROUP, id="0", mkstream=True)
             await pipe.execute()
 
-    async def claim(self, count: int) -> list[tuple[bytes, WarmupScheduleEntry]]:
+    async def claim(self, count: int) -> Claimed:
         """Up to `count` entries nobody has claimed yet, in schedule order."""
         reply = await self.redis.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=count)
         if not reply:
@@ -42,3 +46,17 @@ class EntryQueue:
     async def complete(self, *ids: bytes) -> None:
         if ids:
             await self.redis.xack(self.key, GROUP, *ids)
+
+
+class EntryList:
+    """Entries held in this process: claimed in order, nothing to acknowledge."""
+
+    def __init__(self, entries: Sequence[WarmupScheduleEntry]):
+        self._left = [(str(i).encode(), e) for i, e in enumerate(entries)]
+        self._left.reverse()
+
+    async def claim(self, count: int) -> Claimed:
+        return [self._left.pop() for _ in range(min(count, len(self._left)))]
+
+    async def complete(self, *ids: bytes) -> None:
+        """Nothing to do: a claimed entry is gone from the list."""

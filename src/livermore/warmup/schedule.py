@@ -1,79 +1,101 @@
-"""WarmupScheduleBuilder: turn scan results into the persisted list of pairs to fetch."""
+"""WarmupScheduleBuilder: turn scan results into the list of pairs to fetch (pure: no Redis).
+
+The schedule is the original's JSON (`exchange:<id>:warm-up-schedule:symbols`, written by
+`WarmupStore`), with our `fetchFrom` added to each entry.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
+from typing import Literal
 
-from redis.asyncio import Redis
+from livermore.models import CamelModel, Timeframe, now_ms
+from livermore.warmup.scan import CandleStatusResult, Reason
 
-from livermore.cache.keys import warmup_schedule_key
-from livermore.warmup.types import (
-    DEFAULT_CANDLE_TARGET,
-    CandleStatusResult,
-    WarmupSchedule,
-    WarmupScheduleEntry,
-    now_ms,
-)
+EntryReason = Reason | Literal["full_refresh"]  # full_refresh: a backfill, whatever the cache holds
 
-log = logging.getLogger(__name__)
+
+class WarmupScheduleEntry(CamelModel):
+    """One pair to fetch: from `fetch_from` (open time, ms) up to now."""
+
+    symbol: str
+    timeframe: Timeframe
+    cached_count: int
+    target_count: int
+    reason: EntryReason
+    fetch_from: int
+
+
+class WarmupSchedule(CamelModel):
+    """The persisted plan, `exchange:<id>:warm-up-schedule:symbols`."""
+
+    exchange_id: int
+    created_at: int
+    mode: str = "smart"
+    total_pairs: int
+    sufficient_pairs: int
+    needs_fetching: int
+    entries: list[WarmupScheduleEntry]
 
 
 class WarmupScheduleBuilder:
-    """Builds the schedule (only insufficient pairs, each with where to fetch from) and persists it."""
+    """Builds the schedule: only insufficient pairs, each with where its fetch starts."""
 
-    def __init__(self, redis: Redis, target: int = DEFAULT_CANDLE_TARGET, clock: Callable[[], int] = now_ms):
-        self.redis = redis
+    def __init__(self, *, target: int, clock: Callable[[], int] = now_ms):
+        """
+        :param target: how many of the newest intervals a fetch fills (the original's 100).
+        """
         self.target = target
         self.clock = clock
 
     def build(self, exchange_id: int, results: Sequence[CandleStatusResult], mode: str = "smart") -> WarmupSchedule:
+        """The smart schedule: the insufficient pairs, each from where the cache stops being whole."""
         now = self.clock()
-        entries = [self._entry(r, now) for r in results if not r.sufficient]
+        entries = [self._entry(r, r.reason, self.fetch_from(r, now)) for r in results if not r.sufficient]
+        return self._schedule(exchange_id, mode, len(results), entries, now)
+
+    def full_refresh(self, exchange_id: int, results: Sequence[CandleStatusResult]) -> WarmupSchedule:
+        """The brute-force schedule of a backfill: every pair, the whole target window."""
+        now = self.clock()
+        entries = [self._entry(r, "full_refresh", self.window_start(r.timeframe, now)) for r in results]
+        return self._schedule(exchange_id, "backfill", len(results), entries, now)
+
+    def _schedule(
+        self, exchange_id: int, mode: str, total: int, entries: list[WarmupScheduleEntry], now: int
+    ) -> WarmupSchedule:
         return WarmupSchedule(
             exchange_id=exchange_id,
             created_at=now,
             mode=mode,
-            total_pairs=len(results),
-            sufficient_pairs=len(results) - len(entries),
+            total_pairs=total,
+            sufficient_pairs=total - len(entries),
             needs_fetching=len(entries),
             entries=entries,
         )
 
-    def _entry(self, r: CandleStatusResult, now: int) -> WarmupScheduleEntry:
+    def _entry(self, r: CandleStatusResult, reason: EntryReason, fetch_from: int) -> WarmupScheduleEntry:
         return WarmupScheduleEntry(
             symbol=r.symbol,
             timeframe=r.timeframe,
             cached_count=r.cached_count,
             target_count=self.target,
-            reason=r.reason,
-            fetch_from=self.fetch_from(r, now),
+            reason=reason,
+            fetch_from=fetch_from,
         )
+
+    def window_start(self, tf: Timeframe, now: int) -> int:
+        """Open time of the oldest of the newest `target` intervals up to now."""
+        return tf.floor(now) - (self.target - 1) * tf.ms
 
     def fetch_from(self, r: CandleStatusResult, now: int) -> int:
         """Where fetching starts: only the tail when the cache is whole and reaches into the target
-        window, else the start of the target window (the newest `target` intervals up to now).
+        window, else the start of the target window.
 
         The tail starts at the newest cached candle itself, not the one after: it may have been
         cached while its interval was still open, so it is fetched again, in the same request.
         """
-        tf = r.timeframe
-        window_start = tf.floor(now) - (self.target - 1) * tf.ms
-        tail_only = r.reason == "stale" and not r.holed and r.newest_open_time is not None
-        if tail_only and r.newest_open_time >= window_start:  # type: ignore[operator]
-            return r.newest_open_time  # type: ignore[return-value]
+        window_start = self.window_start(r.timeframe, now)
+        newest = r.newest_open_time
+        if r.reason == "stale" and not r.holed and newest is not None and newest >= window_start:
+            return newest
         return window_start
-
-    async def build_and_persist(
-        self, exchange_id: int, results: Sequence[CandleStatusResult], mode: str = "smart"
-    ) -> WarmupSchedule:
-        """Build, then write the JSON with no TTL (the admin UI reads it before and after a run)."""
-        schedule = self.build(exchange_id, results, mode)
-        await self.redis.set(warmup_schedule_key(exchange_id), schedule.to_json())
-        log.info("schedule for exchange %s: %d of %d pairs need fetching",
-                 exchange_id, schedule.needs_fetching, schedule.total_pairs)
-        return schedule
-
-    async def load(self, exchange_id: int) -> WarmupSchedule | None:
-        raw = await self.redis.get(warmup_schedule_key(exchange_id))
-        return WarmupSchedule.model_validate_json(raw) if raw else None

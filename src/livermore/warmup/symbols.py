@@ -7,12 +7,8 @@ from collections.abc import Callable, Iterable
 
 from redis.asyncio import Redis
 
-from livermore.exchanges.base import ExchangeAdapter
-
-
-def monitored_symbols_key(exchange_id: int) -> str:
-    """Redis set of the symbols warmed for an exchange: `livermore:symbols:<exchangeId>`."""
-    return f"livermore:symbols:{exchange_id}"
+from livermore.exchanges import ExchangeAdapter
+from livermore.keys import monitored_symbols_key
 
 
 def normalize_symbol(symbol: str) -> str:
@@ -60,7 +56,7 @@ class MonitoredSymbols:
 class SymbolCatalog:
     """The exchange's tradable symbols, fetched at most once per `ttl_s` (Binance's list is heavy)."""
 
-    def __init__(self, adapter: ExchangeAdapter, ttl_s: float = 3600.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, adapter: ExchangeAdapter, *, ttl_s: float, clock: Callable[[], float] = time.monotonic):
         self.adapter = adapter
         self.ttl_s = ttl_s
         self.clock = clock

@@ -221,7 +221,7 @@ function askAction({ title, label, placeholder, timeframes }) {
 }
 
 const splitList = (text) => text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
-const describeBackfill = (b) => `${b.completed}/${b.pairs} pairs, ${fmtInt(b.candles_written)} candles${b.failed ? `, ${b.failed} failed` : ""}`;
+const describeBackfill = (b) => `${b.completedPairs}/${b.totalPairs} pairs, ${fmtInt(b.candlesWritten)} candles${b.failedPairs ? `, ${b.failedPairs} failed` : ""}`;
 
 async function startWarmup() {
   const started = await command("POST", "/warmup/start");

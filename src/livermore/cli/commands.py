@@ -1,0 +1,146 @@
+"""`livermore scan`, `schedule`, `warmup` and `demo`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from redis.asyncio import Redis
+
+from livermore.cli.options import (
+    EXIT_INCOMPLETE,
+    DEFAULT_EXCHANGE,
+    DEFAULT_TFS,
+    BaseUrl,
+    Exchange,
+    ExchangeId,
+    Json,
+    RedisUrl,
+    Symbols,
+    Timeframes,
+    console,
+    exchange_id_for,
+    fail,
+    parse_symbols,
+    parse_timeframes,
+    print_json,
+    run_async,
+    settings_for,
+)
+from livermore.cli.progress import warm
+from livermore.cli.render import failures_table, reports_table, scan_table, schedule_table
+from livermore.exchanges import ExchangeAdapter
+from livermore.service import adapter_for, builder_for, scanner_for, warmup_for
+from livermore.warmup import CandleStatusResult, WarmupSchedule, WarmupStats
+from livermore.warmup.store import WarmupStore
+
+
+def scan(
+    symbols: Symbols, exchange: Exchange = DEFAULT_EXCHANGE, exchange_id: ExchangeId = None,
+    timeframes: Timeframes = DEFAULT_TFS, redis_url: RedisUrl = None, json: Json = False,
+) -> None:
+    """Report which cached pairs are sufficient (count, freshness, holes)."""
+    results, _ = _scan(symbols, exchange, exchange_id, timeframes, redis_url, persist=False)
+    if json:
+        print_json([_result_dict(r) for r in results])
+    else:
+        console.print(scan_table(results))
+
+
+def schedule(
+    symbols: Symbols, exchange: Exchange = DEFAULT_EXCHANGE, exchange_id: ExchangeId = None,
+    timeframes: Timeframes = DEFAULT_TFS, redis_url: RedisUrl = None, json: Json = False,
+) -> None:
+    """Scan, then build and persist the warmup schedule (only the pairs that need candles)."""
+    _, built = _scan(symbols, exchange, exchange_id, timeframes, redis_url, persist=True)
+    assert built is not None
+    if json:
+        print_json(built.to_dict())
+    else:
+        console.print(schedule_table(built))
+
+
+def _scan(
+    symbols: str, exchange: str, exchange_id: int | None, timeframes: str, redis_url: str | None, *, persist: bool
+) -> tuple[list[CandleStatusResult], WarmupSchedule | None]:
+    """The scan step of `scan` and `schedule`; with `persist`, also build and save the schedule."""
+    settings, syms, tfs = settings_for(redis_url), parse_symbols(symbols), parse_timeframes(timeframes)
+    eid = exchange_id_for(exchange, exchange_id)
+
+    async def main() -> tuple[list[CandleStatusResult], WarmupSchedule | None]:
+        async with Redis.from_url(settings.redis_url) as redis:
+            results = await scanner_for(redis, settings).scan(eid, syms, tfs)
+            if not persist:
+                return results, None
+            built = builder_for(settings).build(eid, results)
+            await WarmupStore(redis).save_schedule(built)
+            return results, built
+
+    return run_async(main)
+
+
+def _result_dict(r: CandleStatusResult) -> dict[str, Any]:
+    return {
+        "symbol": r.symbol, "timeframe": r.timeframe.value, "cachedCount": r.cached_count,
+        "newestOpenTime": r.newest_open_time, "sufficient": r.sufficient, "reason": r.reason,
+    }
+
+
+async def resolve_symbols(adapter: ExchangeAdapter, symbols: str | None, top: int | None, quote: str) -> list[str]:
+    """--symbols as given, or the exchange's top N by 24h quote volume."""
+    if symbols:
+        return parse_symbols(symbols)
+    if top:
+        return await adapter.top_symbols(top, quote)
+    raise fail("give --symbols A,B or --top N")
+
+
+def warmup(
+    exchange: Exchange = DEFAULT_EXCHANGE,
+    base_url: BaseUrl = None,
+    redis_url: RedisUrl = None,
+    symbols: Annotated[str | None, typer.Option(help="comma-separated symbols")] = None,
+    top: Annotated[int | None, typer.Option(help="warm the top N symbols by 24h quote volume")] = None,
+    quote: Annotated[str, typer.Option(help="quote currency for --top")] = "USDT",
+    timeframes: Timeframes = DEFAULT_TFS,
+    policy: Annotated[str, typer.Option(help="smart (rate-limit driven) or seed (batches of 5, 1 s pause)")] = "smart",
+    exchange_id: ExchangeId = None,
+    json: Annotated[bool, typer.Option("--json", help="print the run's final stats as JSON on stdout")] = False,
+) -> None:
+    """Scan, schedule and fetch only what is missing, at the exchange's rate limit."""
+    exchange_id_for(exchange, exchange_id)  # an unknown exchange fails here, before anything runs
+    if policy not in ("smart", "seed"):
+        raise fail(f"unknown policy {policy!r} (smart, seed)")
+    settings, tfs = settings_for(redis_url), parse_timeframes(timeframes)
+
+    async def main() -> WarmupStats:
+        adapter = adapter_for(settings, exchange, base_url=base_url, exchange_id=exchange_id)
+        try:
+            async with Redis.from_url(settings.redis_url) as redis:
+                await redis.ping()
+                syms = await resolve_symbols(adapter, symbols, top, quote)
+                service = warmup_for(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]
+                return await warm(service, adapter.exchange_id, syms, tfs, f"warmup {exchange}", None if json else console)
+        finally:
+            await adapter.close()
+
+    report = run_async(main)
+    if json:
+        print_json(report.to_dict())
+    else:
+        console.print(reports_table([(f"{exchange} ({policy})", report)]))
+        if report.failures:
+            console.print(failures_table(report))
+    if report.failed_pairs or report.status != "complete":
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def demo(
+    fresh: Annotated[bool, typer.Option("--fresh", help="wipe the demo's Redis data first")] = False,
+    symbols: Annotated[int, typer.Option(help="how many simulated symbols to warm")] = 50,
+) -> None:
+    """Start a private Redis and the exchange simulator, warm every pair, then warm again (0 REST calls)."""
+    from livermore.cli.demo import run_demo  # the demo's servers are needed by it alone
+
+    reports = run_async(lambda: run_demo(console, fresh=fresh, symbols=symbols))
+    console.print(reports_table(reports))

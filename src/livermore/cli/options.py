@@ -1,0 +1,85 @@
+"""What every command shares: its options, settings from flags, and one-line errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import typer
+from redis.exceptions import RedisError
+from rich.console import Console
+
+from livermore.config import Settings
+from livermore.errors import LivermoreError, UsageError
+from livermore.exchanges import EXCHANGES, exchange_spec
+from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
+
+T = TypeVar("T")
+console = Console()
+err = Console(stderr=True)
+
+RedisUrl = Annotated[str | None, typer.Option(help="Redis URL (default: LIVERMORE_REDIS_URL or redis://127.0.0.1:6379/0)")]
+Exchange = Annotated[str, typer.Option(help=", ".join(EXCHANGES))]
+ExchangeId = Annotated[int | None, typer.Option(help="override the exchange id used in key names (1 Coinbase, 2 Binance)")]
+BaseUrl = Annotated[str | None, typer.Option(help="REST base URL (e.g. the simulator's)")]
+Symbols = Annotated[str, typer.Option(help="comma-separated symbols, e.g. BTC-USD,ETH-USD")]
+Timeframes = Annotated[str, typer.Option(help="comma-separated timeframes")]
+Json = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+Sub = Annotated[str | None, typer.Option(help="control channel suffix (default: LIVERMORE_COMMAND_SUB or 'default')")]
+DEFAULT_EXCHANGE = "binance"
+DEFAULT_TFS = ",".join(tf.value for tf in SCAN_TIMEFRAME_ORDER)
+
+# Exit codes, as README.md documents them.
+EXIT_ERROR = 1  # bad input, or Redis / the exchange unreachable: nothing was done
+EXIT_INCOMPLETE = 2  # the warmup ran but did not complete every pair
+
+
+def fail(message: str) -> typer.Exit:
+    """One clear line on stderr, exit code 1."""
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(EXIT_ERROR)
+
+
+def run_async(main: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; known failures become one error line instead of a traceback."""
+    try:
+        return asyncio.run(main())  # type: ignore[arg-type]
+    except (RedisError, OSError) as e:
+        raise fail(f"Redis is unreachable or failed: {e}") from None
+    except (LivermoreError, ValueError) as e:
+        raise fail(str(e)) from None
+
+
+def settings_for(redis_url: str | None, **overrides: Any) -> Settings:
+    """Settings from the environment, with the flags that were given on top."""
+    changes = {"redis_url": redis_url, **overrides}
+    return Settings().model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+
+def parse_symbols(symbols: str) -> list[str]:
+    parsed = [s.strip() for s in symbols.split(",") if s.strip()]
+    if not parsed:
+        raise fail("no symbols given (e.g. --symbols BTC-USD,ETH-USD)")
+    return parsed
+
+
+def parse_timeframes(timeframes: str) -> list[Timeframe]:
+    try:
+        return Timeframe.parse_list(timeframes)
+    except ValueError as e:
+        raise fail(str(e)) from None
+
+
+def exchange_id_for(exchange: str, exchange_id: int | None) -> int:
+    """The id in key names: --exchange-id if given, else the exchange's own."""
+    try:
+        return exchange_spec(exchange).exchange_id if exchange_id is None else exchange_id
+    except UsageError as e:
+        raise fail(str(e)) from None
+
+
+def print_json(doc: Any) -> None:
+    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -1,0 +1,72 @@
+"""Every Redis name the service reads or writes, in one place (as arq keeps its in `constants.py`).
+
+The first group is the original system's, byte for byte: its other services and admin UI read and
+write them, so a changed string is a broken product (each is pinned by a test to its literal). The
+second group is ours; the original never reads them.
+"""
+
+from __future__ import annotations
+
+# --- the original's names -------------------------------------------------------------------------
+
+
+def exchange_candle_key(exchange_id: int, symbol: str, timeframe: str) -> str:
+    """Sorted set of candles: score = open time (ms), member = the candle's JSON."""
+    return f"candles:{exchange_id}:{symbol}:{timeframe}"
+
+
+def warmup_schedule_key(exchange_id: int) -> str:
+    """JSON schedule of the last warmup, no TTL."""
+    return f"exchange:{exchange_id}:warm-up-schedule:symbols"
+
+
+def warmup_stats_key(exchange_id: int) -> str:
+    """JSON progress stats of the current or last warmup, no TTL."""
+    return f"exchange:{exchange_id}:warm-up-schedule:stats"
+
+
+def commands_channel(sub: str) -> str:
+    """Pub/sub channel the control commands arrive on."""
+    return f"livermore:commands:{sub}"
+
+
+def responses_channel(sub: str) -> str:
+    """Pub/sub channel the `ack` / `success` / `error` replies go out on."""
+    return f"livermore:responses:{sub}"
+
+
+def command_queue_key(sub: str) -> str:
+    """Sorted set of accepted commands waiting their turn; score = priority, then arrival."""
+    return f"livermore:command-queue:{sub}"
+
+
+# --- ours -----------------------------------------------------------------------------------------
+
+
+def monitored_symbols_key(exchange_id: int) -> str:
+    """Set of the symbols warmed for an exchange; every serving process shares it."""
+    return f"livermore:symbols:{exchange_id}"
+
+
+def warmup_events_channel(exchange_id: int) -> str:
+    """Pub/sub channel on which every stats update is also published, for live viewers."""
+    return f"exchange:{exchange_id}:warm-up-schedule:events"
+
+
+def warmup_lock_key(exchange_id: int) -> str:
+    """Lease lock: one warmup (or cache clear) per exchange at a time, across processes."""
+    return f"exchange:{exchange_id}:warm-up-schedule:lock"
+
+
+def warmup_queue_key(exchange_id: int) -> str:
+    """Redis Stream of schedule entries, read by the consumer group `WARMUP_QUEUE_GROUP`."""
+    return f"exchange:{exchange_id}:warm-up-schedule:queue"
+
+
+WARMUP_QUEUE_GROUP = "warmup"
+
+
+def candle_history_key(exchange_id: int) -> str:
+    """Hash: candle key -> open time of the pair's first candle on the exchange, where a fetch found
+    the exchange has nothing older (a recent listing), so a short series counts as whole."""
+    return f"exchange:{exchange_id}:candle-history-start"

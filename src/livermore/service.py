@@ -1,0 +1,200 @@
+"""The composition root: builds the cache, the adapter, the warmup, the control listener and the
+admin app from Settings, and runs `livermore serve`. The only module (with the CLI) that reads
+Settings: it maps them onto the plain constructor arguments of the layers below."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from livermore.admin.app import AdminDeps, create_app
+from livermore.admin.metrics import WarmupMetrics
+from livermore.cache import CandleCache
+from livermore.config import Settings
+from livermore.control.channel import ControlChannel
+from livermore.control.handlers import CommandHandlers, ExchangeContext
+from livermore.errors import CommandError
+from livermore.exchanges import ClientOptions, ExchangeAdapter, RetryPolicy, make_adapter
+from livermore.models import Timeframe, now_ms
+from livermore.warmup import CandleStatusScanner, WarmupScheduleBuilder, WarmupService
+from livermore.warmup.drain import WarmupPolicy
+from livermore.warmup.runner import WarmupRunner
+from livermore.warmup.symbols import MonitoredSymbols, SymbolCatalog, normalize_symbol
+
+log = logging.getLogger(__name__)
+
+
+def client_options(settings: Settings) -> ClientOptions:
+    return ClientOptions(
+        retry=RetryPolicy(settings.max_retries, settings.backoff_base_s, settings.max_in_flight),
+        timeout_s=settings.http_timeout_s,
+        safety_margin=settings.safety_margin,
+    )
+
+
+def adapter_for(
+    settings: Settings, exchange: str, *, base_url: str | None = None, exchange_id: int | None = None
+) -> ExchangeAdapter:
+    """The adapter for `exchange` ('binance', 'binance_us', 'coinbase'), at its production URL unless told."""
+    return make_adapter(exchange, client_options(settings), base_url=base_url, exchange_id=exchange_id)
+
+
+def candle_cache(redis: Redis, settings: Settings) -> CandleCache:
+    return CandleCache(redis, max_candles=settings.max_candles, scan_chunk=settings.scan_chunk)
+
+
+def scanner_for(redis: Redis, settings: Settings) -> CandleStatusScanner:
+    return CandleStatusScanner(candle_cache(redis, settings), threshold=settings.min_candle_threshold)
+
+
+def builder_for(settings: Settings) -> WarmupScheduleBuilder:
+    return WarmupScheduleBuilder(target=settings.default_candle_target)
+
+
+def warmup_for(
+    redis: Redis,
+    adapter: ExchangeAdapter,
+    settings: Settings,
+    *,
+    policy: WarmupPolicy = "smart",
+    clock: Callable[[], int] = now_ms,
+) -> WarmupService:
+    return WarmupService(
+        redis, adapter, candle_cache(redis, settings),
+        threshold=settings.min_candle_threshold,
+        target=settings.default_candle_target,
+        max_in_flight=settings.max_in_flight,
+        lock_ttl_s=settings.lock_ttl_s,
+        stats_interval_s=settings.stats_interval_s,
+        policy=policy,
+        clock=clock,
+    )
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What `livermore serve` was asked for beyond Settings."""
+
+    timeframes: list[Timeframe]
+    autostart: bool = False
+    seed_symbols: list[str] | None = None
+    seed_top: int | None = None
+    quote: str = "USDT"
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn without its own signal handling: the service owns SIGTERM/SIGINT, because it must
+    cancel the warmup (at an entry boundary) before the web server goes."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def seed_symbols(symbols: MonitoredSymbols, adapter: ExchangeAdapter, options: ServeOptions) -> list[str]:
+    """Fill the monitored set from --symbols or --top only when it is empty."""
+    if options.seed_symbols:
+        wanted = [normalize_symbol(s) for s in options.seed_symbols]
+    elif options.seed_top:
+        wanted = await adapter.top_symbols(options.seed_top, options.quote)
+    else:
+        wanted = []
+    if await symbols.seed(wanted):
+        log.info("monitoring %d symbols: %s", len(wanted), ", ".join(wanted))
+    return await symbols.all()
+
+
+@dataclass(frozen=True)
+class Service:
+    """One exchange's serving parts, wired once; the tests assemble the very same."""
+
+    runner: WarmupRunner
+    handlers: CommandHandlers
+    channel: ControlChannel
+    app: FastAPI
+    closing: asyncio.Event  # ends the admin app's event streams
+
+
+def assemble(
+    redis: Redis, adapter: ExchangeAdapter, settings: Settings, timeframes: Sequence[Timeframe], token: str
+) -> Service:
+    """Wire one exchange's serving parts from Settings."""
+    exchange_id = adapter.exchange_id
+    metrics = WarmupMetrics(adapter)
+    runner = WarmupRunner(warmup_for(redis, adapter, settings), exchange_id, metrics.observe)
+    context = ExchangeContext(
+        exchange_id, list(timeframes), MonitoredSymbols(redis, exchange_id),
+        SymbolCatalog(adapter, ttl_s=settings.symbol_catalog_ttl_s),
+    )
+    handlers = CommandHandlers(context, runner)
+    closing = asyncio.Event()
+    app = create_app(AdminDeps(handlers, metrics, token, adapter.name, closing=closing))
+    return Service(runner, handlers, ControlChannel(redis, handlers, settings.command_sub), app, closing)
+
+
+async def serve(
+    settings: Settings,
+    adapter: ExchangeAdapter,
+    options: ServeOptions,
+    stop: asyncio.Event,
+    announce: Callable[[str], None],
+) -> None:
+    """Run until `stop` is set, then cancel any warmup, stop the web server and the listener."""
+    async with Redis.from_url(settings.redis_url) as redis:
+        await redis.ping()
+        monitored = await seed_symbols(MonitoredSymbols(redis, adapter.exchange_id), adapter, options)
+        token = settings.admin_token or secrets.token_urlsafe(24)
+        if not settings.admin_token:
+            announce(f"admin token (generated, shown once): {token}")
+        service = assemble(redis, adapter, settings, options.timeframes, token)
+        host, port = settings.admin_host, settings.admin_port
+        config = uvicorn.Config(
+            service.app, host=host, port=port, log_level="warning", lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+        web = _Server(config)
+
+        listening = asyncio.create_task(service.channel.run())
+        serving = asyncio.create_task(web.serve())
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await service.channel.ready.wait()
+            while not web.started and not serving.done():
+                await asyncio.sleep(0.02)
+            if serving.done():
+                raise RuntimeError(f"the admin server could not listen on {host}:{port}")
+            announce(
+                f"serving {adapter.name} (exchange {adapter.exchange_id}, {len(monitored)} symbols) on "
+                f"http://{host}:{port}/ and livermore:commands:{settings.command_sub}"
+            )
+            if options.autostart:
+                await _autostart(service.handlers)
+            done, _ = await asyncio.wait({listening, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a listener or web server that died takes the service down, loudly
+        finally:
+            announce("shutting down")
+            await service.runner.stop()  # viewers still get the final (cancelled) stats
+            service.closing.set()
+            web.should_exit = True
+            for task in (listening, stopping):
+                task.cancel()
+            await asyncio.gather(serving, listening, stopping, return_exceptions=True)
+
+
+async def _autostart(handlers: CommandHandlers) -> None:
+    """`start` at boot through the same handler as the channel; a refusal is logged, not fatal."""
+    try:
+        await handlers.dispatch("start", None)
+    except CommandError as e:
+        log.warning("autostart refused: %s", e)
+    else:
+        log.info("autostart: warmup started")

@@ -1,0 +1,1 @@
+"""One module per exchange wire format the simulator speaks."""

@@ -1,0 +1,100 @@
+"""Drain: the one executor. Claims schedule entries, fetches each through a PairFetcher, records
+the outcome in the run's WarmupStats. A warmup and a backfill differ only in where entries come
+from and who watches; pacing belongs to the adapter's rate limiter, not to the drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Literal, Protocol
+
+from livermore.errors import ExchangeBannedError
+from livermore.warmup.fetch import PairFetcher
+from livermore.warmup.queue import Claimed
+from livermore.warmup.schedule import WarmupScheduleEntry
+from livermore.warmup.stats import WarmupStats
+
+log = logging.getLogger(__name__)
+
+WarmupPolicy = Literal["smart", "seed"]
+SEED_BATCH = 5  # the original: 5 requests with Promise.allSettled, then 1 s of sleep
+SEED_PAUSE_S = 1.0
+
+
+class EntrySource(Protocol):
+    async def claim(self, count: int) -> Claimed: ...
+
+    async def complete(self, *ids: bytes) -> None: ...
+
+
+class Drain:
+    """Runs entries until the source is empty or `stopped()` says so; a failing entry is recorded
+    and the others go on, except a ban, which stops claiming (waiting out a ban of minutes to days
+    helps nobody)."""
+
+    def __init__(
+        self,
+        fetch: PairFetcher,
+        stats: WarmupStats,
+        *,
+        max_in_flight: int,
+        policy: WarmupPolicy = "smart",
+        stopped: Callable[[], bool] = lambda: False,
+        after_batch: Callable[[], Awaitable[None]] | None = None,
+    ):
+        """
+        :param max_in_flight: workers claiming side by side (`smart`); the limiter paces them.
+        :param policy: `seed` keeps the original's batches of 5 and 1 s pause, for comparison.
+        :param after_batch: called after each claimed batch is done (progress publishing).
+        """
+        self.fetch = fetch
+        self.stats = stats
+        self.max_in_flight = max_in_flight
+        self.policy = policy
+        self._stopped = stopped
+        self._after_batch = after_batch
+        self.banned: ExchangeBannedError | None = None
+
+    def stopped(self) -> bool:
+        return self.banned is not None or self._stopped()
+
+    async def run(self, source: EntrySource, entries: int) -> None:
+        """Drain `source`, which holds `entries` entries."""
+        if not entries:
+            return
+        if self.policy == "seed":
+            await self._seed_worker(source)
+        else:
+            await asyncio.gather(*(self._worker(source) for _ in range(min(self.max_in_flight, entries))))
+
+    async def _worker(self, source: EntrySource) -> None:
+        """Claim one entry at a time; the rate limiter inside the adapter paces the requests."""
+        while not self.stopped() and (claimed := await source.claim(1)):
+            await self._run_batch(source, claimed)
+
+    async def _seed_worker(self, source: EntrySource) -> None:
+        """The original's policy: 5 entries side by side, then sleep a second, whatever the budget."""
+        while not self.stopped() and (claimed := await source.claim(SEED_BATCH)):
+            await self._run_batch(source, claimed)
+            await asyncio.sleep(SEED_PAUSE_S)
+
+    async def _run_batch(self, source: EntrySource, claimed: Claimed) -> None:
+        await asyncio.gather(*(self._run_entry(entry) for _, entry in claimed))
+        await source.complete(*(mid for mid, _ in claimed))
+        if self._after_batch is not None:
+            await self._after_batch()
+
+    async def _run_entry(self, entry: WarmupScheduleEntry) -> None:
+        self.stats.current_symbol, self.stats.current_timeframe = entry.symbol, entry.timeframe.value
+        try:
+            written = await self.fetch(entry.symbol, entry.timeframe, entry.fetch_from)
+        except Exception as e:
+            if isinstance(e, ExchangeBannedError):
+                self.banned = e
+            log.warning("%s %s %s failed: %s", self.stats.mode, entry.symbol, entry.timeframe.value, e)
+            self.stats.record_failure(entry.symbol, entry.timeframe.value, e)
+            return
+        self.stats.completed_pairs += 1
+        self.stats.candles_written += written

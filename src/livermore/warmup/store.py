@@ -1,0 +1,83 @@
+"""WarmupStore: the warmup's documents in Redis (schedule, stats) and the stats events channel.
+
+Everything that reads or writes them (the run, the control handlers, the admin app) goes through
+here, so their shapes and keys have one owner.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from redis.asyncio import Redis
+
+from livermore.keys import warmup_events_channel, warmup_schedule_key, warmup_stats_key
+from livermore.warmup.schedule import WarmupSchedule
+from livermore.warmup.stats import WarmupStats
+
+log = logging.getLogger(__name__)
+
+
+class WarmupStore:
+    def __init__(self, redis: Redis):
+        self.redis = redis
+
+    async def save_schedule(self, schedule: WarmupSchedule) -> None:
+        """The JSON with no TTL: the admin UI reads it before and after a run."""
+        await self.redis.set(warmup_schedule_key(schedule.exchange_id), schedule.to_json())
+
+    async def load_schedule(self, exchange_id: int) -> WarmupSchedule | None:
+        raw = await self.redis.get(warmup_schedule_key(exchange_id))
+        return WarmupSchedule.model_validate_json(raw) if raw else None
+
+    async def load_stats(self, exchange_id: int) -> WarmupStats | None:
+        """The current or last run's stats, or None before any run."""
+        raw = await self.redis.get(warmup_stats_key(exchange_id))
+        return WarmupStats.model_validate_json(raw) if raw else None
+
+    async def publish_stats(self, stats: WarmupStats) -> None:
+        """SET the stats key (no TTL) and PUBLISH the same JSON, in one round trip."""
+        payload = stats.to_json()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(warmup_stats_key(stats.exchange_id), payload).publish(warmup_events_channel(stats.exchange_id), payload)
+            await pipe.execute()
+
+    async def stats_events(self, exchange_id: int, poll_s: float = 1.0) -> AsyncIterator[bytes]:
+        """The current stats JSON (if any), then every update, until the consumer stops.
+
+        Subscribes before reading the key, so no update falls between the two. Yields b"" every
+        `poll_s` without news, so a consumer can check whether it should stop.
+        """
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(warmup_events_channel(exchange_id))
+        try:
+            current = await self.redis.get(warmup_stats_key(exchange_id))
+            if current:
+                yield current
+            while True:
+                message = await pubsub.get_message(timeout=poll_s)
+                yield message["data"] if message else b""
+        finally:
+            await pubsub.aclose()
+
+
+class StatsPublisher:
+    """Writes a run's stats at most every `interval_s` unless forced: progress after every batch
+    without flooding Redis or viewers. A failed write is logged: progress is for viewers, and a
+    Redis hiccup must not stop the warmup."""
+
+    def __init__(self, store: WarmupStore, *, interval_s: float):
+        self.store = store
+        self.interval_s = interval_s
+        self._last = 0.0
+
+    async def publish(self, stats: WarmupStats, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval_s:
+            return
+        self._last = now
+        try:
+            await self.store.publish_stats(stats)
+        except Exception as e:
+            log.warning("could not publish warmup stats: %s", e)

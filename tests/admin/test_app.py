@@ -1,0 +1,183 @@
+"""The admin HTTP API, in-process (ASGITransport) and, for server-sent events, over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+from redis.asyncio import Redis
+
+from livermore.keys import warmup_stats_key
+from livermore.warmup import WarmupStats
+from livermore.warmup.store import WarmupStore
+from livermore.warmup.symbols import MonitoredSymbols
+from tests.support.control_world import TIMEFRAMES, TOKEN, World
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PAIRS = 3 * len(TIMEFRAMES)
+
+
+@pytest.fixture
+async def http(world: World) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=world.service.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://admin") as client:
+        yield client
+
+
+def api(world: World, suffix: str) -> str:
+    return f"/api/exchanges/{world.exchange_id}{suffix}"
+
+
+async def finished_stats(redis: Redis, exchange_id: int) -> WarmupStats:
+    """Stats once the run has ended (polls the key the run writes last)."""
+    store = WarmupStore(redis)
+    async with asyncio.timeout(30):
+        while (stats := await store.load_stats(exchange_id)) is None or stats.status not in ("complete", "error"):
+            await asyncio.sleep(0.02)
+    return stats
+
+
+async def test_mutations_need_the_bearer_token(http: httpx.AsyncClient, world: World) -> None:
+    for method, suffix, body in [
+        ("POST", "/warmup/start", None),
+        ("POST", "/warmup/cancel", None),
+        ("POST", "/backfill", {"symbol": world.symbols[0]}),
+        ("POST", "/symbols", {"symbols": world.spare[:1]}),
+        ("DELETE", f"/symbols/{world.symbols[0]}", None),
+        ("POST", "/cache/clear", {"scope": "all"}),
+    ]:
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+            res = await http.request(method, api(world, suffix), json=body, headers=headers)
+            assert res.status_code == 401, (method, suffix, headers)
+            assert res.headers["www-authenticate"] == "Bearer"
+    assert not world.service.runner.running
+    assert await world.service.handlers.ctx.symbols.all() == world.symbols
+
+
+async def test_reads_before_any_run(http: httpx.AsyncClient, world: World) -> None:
+    info = (await http.get("/api/info")).json()
+    assert info == {"exchangeId": world.exchange_id, "exchange": "binance", "timeframes": ["1h", "5m"],
+                    "symbols": world.symbols, "running": False}
+    assert (await http.get(api(world, "/warmup/stats"))).status_code == 404
+    assert (await http.get(api(world, "/warmup/schedule"))).status_code == 404
+    meter = (await http.get(api(world, "/candles/meter"))).json()
+    assert len(meter["cells"]) == PAIRS
+    assert all(c["newestOpenTime"] is None and c["ageIntervals"] is None for c in meter["cells"])
+    assert (await http.get("/api/exchanges/999/warmup/stats")).status_code == 404
+
+
+async def test_start_over_http_warms_everything_and_feeds_stats_schedule_meter_and_metrics(
+    http: httpx.AsyncClient, world: World, redis: Redis
+) -> None:
+    res = await http.post(api(world, "/warmup/start"), headers=AUTH)
+    assert res.status_code == 202
+    assert res.json() == {"exchangeId": world.exchange_id, "symbols": 3, "timeframes": ["1h", "5m"]}
+
+    stats = await finished_stats(redis, world.exchange_id)
+    assert (stats.status, stats.completed_pairs, stats.percent_complete) == ("complete", PAIRS, 100)
+    assert (await http.get(api(world, "/warmup/stats"))).json()["status"] == "complete"
+
+    schedule = (await http.get(api(world, "/warmup/schedule"))).json()
+    assert (schedule["totalPairs"], schedule["needsFetching"], len(schedule["entries"])) == (PAIRS, PAIRS, PAIRS)
+
+    meter = (await http.get(api(world, "/candles/meter"))).json()
+    assert meter["symbols"] == world.symbols and meter["timeframes"] == ["1h", "5m"]
+    assert all(c["sufficient"] and 0 <= c["ageIntervals"] < 2 for c in meter["cells"])
+
+    metrics = (await http.get("/metrics")).text
+    assert 'livermore_warmup_runs_total{status="complete"} 1.0' in metrics
+    assert f'livermore_warmup_pairs_total{{outcome="completed"}} {float(PAIRS)}' in metrics
+    assert "livermore_warmup_duration_seconds_count 1.0" in metrics
+    for name in ("rest_requests", "rest_weight_used", "rest_throttled", "rest_banned"):
+        assert f'livermore_{name}_total{{exchange="binance"}}' in metrics
+
+
+async def test_second_start_conflicts(http: httpx.AsyncClient, world: World, redis: Redis) -> None:
+    world.sim.simulator.set_faults(latency_ms=(100.0, 100.0))
+    assert (await http.post(api(world, "/warmup/start"), headers=AUTH)).status_code == 202
+    again = await http.post(api(world, "/warmup/start"), headers=AUTH)
+    assert again.status_code == 409 and "already running" in again.json()["detail"]
+    assert (await http.post(api(world, "/warmup/cancel"), headers=AUTH)).status_code == 200
+    stats = await finished_stats(redis, world.exchange_id)
+    assert (stats.status, stats.message) == ("error", "cancelled")
+    assert (await http.post(api(world, "/warmup/cancel"), headers=AUTH)).status_code == 409
+
+
+async def test_backfill_and_symbol_management(http: httpx.AsyncClient, world: World, redis: Redis) -> None:
+    res = await http.post(api(world, "/backfill"), json={"symbol": world.symbols[0], "timeframes": ["5m"]}, headers=AUTH)
+    assert res.status_code == 200 and res.json()["backfill"]["completedPairs"] == 1
+
+    res = await http.post(api(world, "/symbols"), json={"symbols": [world.spare[0], "NOPEUSDT"]}, headers=AUTH)
+    assert res.status_code == 200
+    assert (res.json()["added"], res.json()["unknown"]) == ([world.spare[0]], ["NOPEUSDT"])
+    assert world.spare[0] in (await http.get(api(world, "/symbols"))).json()
+
+    res = await http.post(api(world, "/symbols"), json={"symbols": ["NOPEUSDT"]}, headers=AUTH)
+    assert res.status_code == 400 and "NOPEUSDT" in res.json()["detail"]
+    res = await http.post(api(world, "/backfill"), json={"symbol": "NOPEUSDT"}, headers=AUTH)
+    assert res.status_code == 400 and "unknown symbol" in res.json()["detail"]
+    res = await http.post(api(world, "/backfill"), json={"timeframes": ["1h"]}, headers=AUTH)
+    assert res.status_code == 422
+
+    assert (await http.delete(api(world, f"/symbols/{world.spare[0]}"), headers=AUTH)).status_code == 200
+    assert (await http.delete(api(world, f"/symbols/{world.spare[0]}"), headers=AUTH)).status_code == 400
+    assert await MonitoredSymbols(redis, world.exchange_id).all() == world.symbols
+
+    res = await http.post(api(world, "/cache/clear"), json={"scope": "symbol", "symbol": world.symbols[0]}, headers=AUTH)
+    assert res.json() == {"scope": "symbol", "deletedKeys": 1}
+
+
+async def test_openapi_documents_the_api(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/docs")).status_code == 200
+    paths = (await http.get("/openapi.json")).json()["paths"]
+    for path in ("/warmup/stats", "/warmup/schedule", "/warmup/events", "/candles/meter", "/warmup/start", "/backfill", "/symbols"):
+        assert f"/api/exchanges/{{exchange_id}}{path}" in paths
+    page = await http.get("/")
+    assert page.status_code == 200 and "Livermore" in page.text
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[dict]:
+    async for line in response.aiter_lines():
+        if line.startswith("data:"):
+            yield orjson.loads(line[5:].strip())
+
+
+async def test_events_stream_sends_current_stats_then_every_update(world: World, redis: Redis) -> None:
+    earlier = {"exchangeId": world.exchange_id, "status": "complete", "percentComplete": 100, "marker": "earlier run"}
+    await redis.set(warmup_stats_key(world.exchange_id), orjson.dumps(earlier))
+    sock = _free_socket()
+    server = uvicorn.Server(uvicorn.Config(world.service.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            async with client.stream("GET", api(world, "/warmup/events")) as stream:
+                assert stream.headers["content-type"].startswith("text/event-stream")
+                events = sse_events(stream)
+                assert await anext(events) == earlier
+                assert (await client.post(api(world, "/warmup/start"), headers=AUTH)).status_code == 202
+                seen = []
+                async for stats in events:
+                    seen.append(stats)
+                    if stats["status"] in ("complete", "error"):
+                        break
+        assert seen[0]["status"] == "scanning"
+        assert "fetching" in {s["status"] for s in seen}
+        assert (seen[-1]["status"], seen[-1]["percentComplete"], seen[-1]["completedPairs"]) == ("complete", 100, PAIRS)
+    finally:
+        server.should_exit = True
+        await serving
+        sock.close()

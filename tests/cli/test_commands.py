@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from livermore.cli import app
+from livermore.embedded import RedisServer, free_port
+from livermore.simulator import SimulatorConfig, serve_simulator
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["scan", "--symbols", "BTC-USD", "--timeframes", "7m"], "unknown timeframe '7m'"),
+        (["schedule", "--symbols", " , "], "no symbols given"),
+        (["scan", "--symbols", "BTC-USD", "--redis-url", f"redis://127.0.0.1:{free_port()}/0"], "Redis is unreachable"),
+        (["warmup", "--exchange", "kraken", "--symbols", "X"], "unknown exchange 'kraken'"),
+    ],
+)
+def test_bad_input_is_one_clear_line(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_scan_and_schedule_json(runner: CliRunner, redis_server: RedisServer) -> None:
+    url = ["--redis-url", redis_server.url, "--exchange-id", "9"]
+    scan = runner.invoke(app, ["scan", "--symbols", "BTC-USD,ETH-USD", "--timeframes", "1h,1d", "--json", *url])
+    assert scan.exit_code == 0, scan.output
+    rows = orjson.loads(scan.stdout)
+    assert [(r["symbol"], r["timeframe"], r["reason"]) for r in rows] == [
+        ("BTC-USD", "1d", "empty"), ("ETH-USD", "1d", "empty"), ("BTC-USD", "1h", "empty"), ("ETH-USD", "1h", "empty"),
+    ]
+    schedule = runner.invoke(app, ["schedule", "--symbols", "BTC-USD", "--timeframes", "5m", "--json", *url])
+    assert schedule.exit_code == 0, schedule.output
+    assert orjson.loads(schedule.stdout)["needsFetching"] == 1
+    table = runner.invoke(app, ["schedule", "--symbols", "BTC-USD", "--timeframes", "5m", *url])
+    assert "1 of 1 pairs need fetching" in table.stdout
+
+
+async def test_warmup_json_report_and_exit_code(redis_server: RedisServer) -> None:
+    """`livermore warmup --json` prints one JSON report; a failed pair makes the exit code non-zero."""
+    async with serve_simulator(SimulatorConfig(exchange="binance", symbols=3)) as sim:
+        async def warmup(symbols: str) -> tuple[int, dict[str, object]]:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "livermore", "warmup", "--exchange", "binance", "--base-url", sim.base_url,
+                "--redis-url", redis_server.url, "--symbols", symbols, "--timeframes", "1h,5m", "--json",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            )
+            out, _ = await proc.communicate()
+            return proc.returncode or 0, orjson.loads(out)
+
+        code, report = await warmup("BTCUSDT,ETHUSDT")
+        assert code == 0
+        assert set(report) >= {
+            "status", "totalPairs", "skippedPairs", "completedPairs", "failedPairs", "restCalls", "weightUsed",
+            "throttled", "banned", "retries", "candlesWritten", "durationMs", "policy",
+        }
+        # 4 klines pages, and exchangeInfo once: it sets the limiter's budget before the first page
+        assert (report["totalPairs"], report["completedPairs"], report["restCalls"], report["policy"]) == (4, 4, 5, "smart")
+        code, report = await warmup("BTCUSDT,NOPEUSDT")
+        assert code == 2 and (report["skippedPairs"], report["failedPairs"], report["restCalls"]) == (2, 2, 3)

@@ -1,0 +1,51 @@
+"""`livermore serve` as a process: boot, autostart, and SIGTERM in the middle of a warmup."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+from redis.asyncio import Redis
+
+from livermore.embedded import RedisServer, free_port
+from livermore.simulator import SimulatorConfig, serve_simulator
+from livermore.warmup.store import WarmupStore
+from livermore.warmup.symbols import MonitoredSymbols
+
+BINANCE = 2
+
+
+async def test_sigterm_cancels_the_running_warmup_at_an_entry_boundary_and_exits_cleanly(
+    redis: Redis, redis_server: RedisServer
+) -> None:
+    config = SimulatorConfig(exchange="binance", symbols=8, latency_ms=(200.0, 200.0))
+    async with serve_simulator(config) as sim:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "livermore", "serve", "--redis-url", redis_server.url, "--base-url", sim.base_url,
+            "--port", str(free_port()), "--top", "4", "--timeframes", "1h,5m", "--autostart",
+            env={k: v for k, v in os.environ.items() if k != "LIVERMORE_ADMIN_TOKEN"} | {"LIVERMORE_MAX_IN_FLIGHT": "1"},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            async with asyncio.timeout(30):
+                while (stats := await WarmupStore(redis).load_stats(BINANCE)) is None or stats.status != "fetching":
+                    await asyncio.sleep(0.02)
+            proc.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                out, _ = await proc.communicate()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    assert proc.returncode == 0
+    lines = out.decode().splitlines()
+    assert [line for line in lines if line.startswith("admin token (generated, shown once): ")]
+    assert lines[-1] == "shutting down"
+    assert len(await MonitoredSymbols(redis, BINANCE).all()) == 4
+    stats = await WarmupStore(redis).load_stats(BINANCE)
+    assert stats is not None
+    assert (stats.status, stats.message) == ("error", "cancelled")
+    assert stats.done_pairs < 8

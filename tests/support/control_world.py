@@ -1,0 +1,67 @@
+"""A served exchange for the control and admin tests: simulator + adapter + the assembled service."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from livermore.config import Settings
+from livermore.control.client import ControlClient
+from livermore.models import Timeframe
+from livermore.service import Service, adapter_for, assemble
+from livermore.simulator import RunningSimulator, SimulatorConfig, serve_simulator
+from livermore.warmup.symbols import MonitoredSymbols
+
+TOKEN = "test-token"
+TIMEFRAMES = [Timeframe.H1, Timeframe.M5]
+
+
+@dataclass
+class World:
+    sim: RunningSimulator
+    service: Service
+    settings: Settings
+    symbols: list[str]  # monitored at start
+    spare: list[str]  # known to the exchange, not monitored
+
+    @property
+    def exchange_id(self) -> int:
+        return self.service.handlers.ctx.exchange_id
+
+
+@asynccontextmanager
+async def served_world(redis: Redis, redis_url: str, *, monitored: int = 3) -> AsyncIterator[World]:
+    """3 monitored symbols x 2 timeframes on a fresh simulator, on a private command channel."""
+    settings = Settings(
+        redis_url=redis_url, stats_interval_s=0, max_in_flight=2, command_sub=f"t{uuid.uuid4().hex[:8]}"
+    )
+    async with serve_simulator(SimulatorConfig(exchange="binance", symbols=monitored + 3)) as sim:
+        adapter = adapter_for(settings, "binance", base_url=sim.base_url)
+        try:
+            known = sorted(s.symbol for s in await adapter.list_symbols())
+            await MonitoredSymbols(redis, adapter.exchange_id).seed(known[:monitored])
+            service = assemble(redis, adapter, settings, TIMEFRAMES, TOKEN)
+            try:
+                yield World(sim, service, settings, known[:monitored], known[monitored:])
+            finally:
+                await service.runner.stop()
+        finally:
+            await adapter.close()
+
+
+@asynccontextmanager
+async def listening(world: World, redis: Redis) -> AsyncIterator[ControlClient]:
+    """The control channel running, and a client subscribed to its replies."""
+    async with ControlClient(redis, world.settings.command_sub) as client:
+        task = asyncio.create_task(world.service.channel.run())
+        await world.service.channel.ready.wait()
+        try:
+            yield client
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

@@ -1,0 +1,39 @@
+"""Every Redis name, pinned to its literal string: the original's services read the same keys."""
+
+from __future__ import annotations
+
+import inspect
+
+from livermore import keys
+
+
+def test_the_originals_names_byte_for_byte() -> None:
+    assert keys.exchange_candle_key(1, "BTC-USD", "5m") == "candles:1:BTC-USD:5m"
+    assert keys.warmup_schedule_key(1) == "exchange:1:warm-up-schedule:symbols"
+    assert keys.warmup_stats_key(2) == "exchange:2:warm-up-schedule:stats"
+    assert keys.commands_channel("default") == "livermore:commands:default"
+    assert keys.responses_channel("default") == "livermore:responses:default"
+    assert keys.command_queue_key("default") == "livermore:command-queue:default"
+
+
+def test_our_names() -> None:
+    assert keys.monitored_symbols_key(2) == "livermore:symbols:2"
+    assert keys.warmup_events_channel(2) == "exchange:2:warm-up-schedule:events"
+    assert keys.warmup_lock_key(2) == "exchange:2:warm-up-schedule:lock"
+    assert keys.warmup_queue_key(2) == "exchange:2:warm-up-schedule:queue"
+    assert keys.WARMUP_QUEUE_GROUP == "warmup"
+    assert keys.candle_history_key(2) == "exchange:2:candle-history-start"
+
+
+def test_every_name_in_the_module_is_pinned_above() -> None:
+    """A name added to keys.py without a pin here fails this test."""
+    pinned = {
+        "exchange_candle_key", "warmup_schedule_key", "warmup_stats_key", "commands_channel",
+        "responses_channel", "command_queue_key", "monitored_symbols_key", "warmup_events_channel",
+        "warmup_lock_key", "warmup_queue_key", "WARMUP_QUEUE_GROUP", "candle_history_key",
+    }
+    defined = {
+        name for name, value in vars(keys).items()
+        if not name.startswith("_") and (inspect.isfunction(value) or isinstance(value, str)) and name != "annotations"
+    }
+    assert defined == pinned

@@ -1,0 +1,25 @@
+"""The backfill: the original's brute-force path of the ad-hoc commands, through the same drain."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from livermore.models import Timeframe
+from livermore.service import warmup_for
+from tests.support.candles import cache_of
+from tests.support.warmup_world import SETTINGS, TFS, Env
+
+
+async def test_backfill_fetches_the_newest_n_whatever_the_cache_holds(binance: Env, redis: Redis) -> None:
+    settings = SETTINGS.model_copy(update={"default_candle_target": 50})
+    service = warmup_for(redis, binance.adapter, settings, clock=binance.sim.now_ms)
+    ex = binance.adapter.exchange_id
+    await binance.service.run(ex, binance.symbols, TFS)  # the cache is full and fresh
+    before = binance.adapter.metrics.requests
+    report = await service.backfill(ex, [binance.symbols[0], "NOPEUSDT"], [Timeframe.H1, Timeframe.M5])
+    assert (report.mode, report.status) == ("backfill", "complete")
+    assert (report.total_pairs, report.completed_pairs, report.failed_pairs) == (4, 2, 2)
+    assert binance.adapter.metrics.requests - before == 4  # fetched again: brute force, by design
+    assert {f.symbol for f in report.failures} == {"NOPEUSDT"}
+    cached = await cache_of(redis).get_range(ex, binance.symbols[0], Timeframe.H1)
+    assert len(cached) >= 100  # nothing lost: pages replace by open time

@@ -1,0 +1,221 @@
+"""WarmupService against real Redis and the exchange simulator on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import httpx
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from livermore.embedded import RedisServer
+from livermore.errors import WarmupAlreadyRunning
+from livermore.keys import exchange_candle_key, warmup_events_channel, warmup_lock_key, warmup_stats_key
+from livermore.models import Timeframe
+from livermore.service import warmup_for
+from livermore.simulator import Simulator, SimulatorConfig
+from tests.support.candles import cache_of
+from tests.support.warmup_world import SETTINGS, TFS, Env, make_env
+
+
+async def assert_complete_and_true(env: Env, symbols: list[str] | None = None) -> None:
+    """Every pair holds >= the target, contiguous, and its closed candles equal the simulator's
+    (but the newest closed one: a sufficient pair may hold it as it was while still open, which the
+    live feed, not the warmup, brings up to date)."""
+    cache = cache_of(env.redis)
+    now = env.sim.now_ms()
+    for symbol in symbols or env.symbols:
+        for tf in TFS:
+            cached = await cache.get_range(env.adapter.exchange_id, symbol, tf)
+            assert len(cached) >= SETTINGS.default_candle_target, (symbol, tf)
+            times = [c.timestamp for c in cached]
+            assert times == list(range(times[0], times[-1] + 1, tf.ms)), (symbol, tf, "not contiguous")
+            closed_end = tf.floor(now) - 2 * tf.ms
+            truth = env.sim.candles(symbol, tf, times[0], closed_end)
+            assert [c for c in cached if c.timestamp <= closed_end] == truth
+
+
+async def test_cold_run_fills_everything_then_warm_run_makes_no_call(binance: Env) -> None:
+    cold = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
+    assert (cold.status, cold.total_pairs, cold.completed_pairs, cold.failed_pairs) == ("complete", 12, 12, 0)
+    assert cold.throttled == 0 and cold.candles_written >= 12 * 100
+    await assert_complete_and_true(binance)
+    warm = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
+    assert (warm.total_pairs, warm.rest_calls, warm.skipped_pairs) == (0, 0, 12)
+
+
+async def test_aged_cache_is_topped_up_with_its_tail_only(binance: Env) -> None:
+    ex = binance.adapter.exchange_id
+    await binance.service.run(ex, binance.symbols, TFS)
+    binance.sim.set_clock(offset_ms=40 * 60_000)  # 40 minutes pass: 1m and 5m pairs go stale
+    aged = await binance.service.run(ex, binance.symbols, TFS)
+    assert aged.total_pairs == 8 and aged.completed_pairs == 8
+    assert aged.rest_calls == 8  # one request per stale pair: only the tail
+    schedule = await binance.service.store.load_schedule(ex)
+    assert schedule is not None and {e.reason for e in schedule.entries} == {"stale"}
+    await assert_complete_and_true(binance)
+
+
+async def test_holed_pair_is_repaired(binance: Env) -> None:
+    ex = binance.adapter.exchange_id
+    await binance.service.run(ex, binance.symbols, TFS)
+    key = exchange_candle_key(ex, binance.symbols[0], "5m")
+    scores = [int(s) for _, s in await binance.redis.zrange(key, -20, -20, withscores=True)]
+    await binance.redis.zremrangebyscore(key, scores[0], scores[0])
+    repair = await binance.service.run(ex, binance.symbols, TFS)
+    assert (repair.total_pairs, repair.completed_pairs, repair.rest_calls) == (1, 1, 1)
+    await assert_complete_and_true(binance)
+
+
+async def test_no_trade_symbol_converges_on_coinbase(redis: Redis) -> None:
+    config = SimulatorConfig(exchange="coinbase", symbols=3, no_trade_symbols=["ETH-USD"], coinbase_rate_per_s=50, burst=50)
+    async for env in make_env(redis, config, "coinbase"):
+        assert "ETH-USD" in env.symbols
+        first = await env.service.run(env.adapter.exchange_id, env.symbols, TFS)
+        assert first.status == "complete" and first.failed_pairs == 0
+        second = await env.service.run(env.adapter.exchange_id, env.symbols, TFS)
+        assert (second.total_pairs, second.rest_calls) == (0, 0)
+        synthetic = [c for c in await cache_of(redis).get_range(1, "ETH-USD", Timeframe.M1) if c.is_synthetic]
+        assert synthetic and all(c.volume == 0 and c.open == c.close for c in synthetic)
+
+
+async def test_unknown_symbol_is_recorded_and_others_complete(binance: Env) -> None:
+    report = await binance.service.run(binance.adapter.exchange_id, [*binance.symbols, "NOPEUSDT"], TFS)
+    assert (report.status, report.completed_pairs, report.failed_pairs) == ("complete", 12, 3)
+    assert {f.symbol for f in report.failures} == {"NOPEUSDT"}
+    await assert_complete_and_true(binance)
+
+
+async def test_injected_429_and_5xx_are_survived(binance: Env) -> None:
+    binance.sim.set_faults(error_rate=0.2, force_429=2, force_429_retry_after_s=1)
+    report = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
+    assert (report.status, report.completed_pairs, report.failed_pairs) == ("complete", 12, 0)
+    assert report.throttled >= 1 and report.retries >= 1
+    binance.sim.set_faults(error_rate=0.0)
+    await assert_complete_and_true(binance)
+
+
+async def test_two_concurrent_runs_one_refuses(binance: Env) -> None:
+    ex = binance.adapter.exchange_id
+    binance.sim.set_faults(latency_ms=(20, 40))
+    first = asyncio.create_task(binance.service.run(ex, binance.symbols, TFS))
+    await asyncio.sleep(0.05)
+    with pytest.raises(WarmupAlreadyRunning, match="already running"):
+        await binance.service.run(ex, binance.symbols, TFS)
+    assert (await first).status == "complete"
+
+
+async def test_stats_have_every_field_and_end_complete(binance: Env) -> None:
+    seen: list[str] = []
+    channel = warmup_events_channel(binance.adapter.exchange_id)
+    async with binance.redis.pubsub() as pubsub:
+        await pubsub.subscribe(channel)
+        await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
+        while not seen or seen[-1] != "complete":
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if msg is not None:
+                seen.append(orjson.loads(msg["data"])["status"])
+    stats = orjson.loads(await binance.redis.get(warmup_stats_key(binance.adapter.exchange_id)))
+    assert set(stats) >= {
+        "exchangeId", "status", "mode", "startedAt", "updatedAt", "totalSymbols", "totalPairs", "completedPairs",
+        "skippedPairs", "failedPairs", "percentComplete", "etaMs", "currentSymbol", "currentTimeframe", "failures",
+        "restCalls", "candlesWritten", "throttled", "banned", "retries", "durationMs", "policy",
+    }
+    assert (stats["status"], stats["percentComplete"], stats["completedPairs"]) == ("complete", 100, 12)
+    assert seen[0] == "scanning" and "fetching" in seen and seen[-1] == "complete"
+    assert await binance.redis.ttl(warmup_stats_key(binance.adapter.exchange_id)) == -1
+
+
+async def test_cancel_stops_at_an_entry_boundary(binance: Env) -> None:
+    cancel = asyncio.Event()
+    cancel.set()
+    report = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS, cancel=cancel)
+    assert (report.status, report.message, report.rest_calls) == ("error", "cancelled", 0)
+
+
+async def test_kill_9_midway_then_rerun_completes_without_duplicates(binance: Env, redis_server: RedisServer) -> None:
+    binance.sim.set_faults(latency_ms=(30, 60))
+    env = {**os.environ, "LIVERMORE_MAX_IN_FLIGHT": "2", "LIVERMORE_LOCK_TTL_S": "2"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "livermore", "warmup", "--exchange", "binance", "--base-url", binance.base_url,
+        "--redis-url", redis_server.url, "--symbols", ",".join(binance.symbols), "--timeframes", "1h,5m,1m",
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    keys: list[bytes] = []
+    for _ in range(400):  # wait until it has written some pairs, but not all
+        keys = [k async for k in binance.redis.scan_iter(match="candles:*")]
+        if len(keys) >= 3:
+            break
+        await asyncio.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    assert 3 <= len(keys) < 12
+    binance.sim.set_faults(latency_ms=(0, 0))
+    await asyncio.sleep(2.2)  # the killed run's lease expires on its own
+    rerun = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
+    assert rerun.status == "complete" and rerun.failed_pairs == 0 and 0 < rerun.total_pairs < 12
+    for key in [k async for k in binance.redis.scan_iter(match="candles:*")]:
+        scores = [s for _, s in await binance.redis.zrange(key, 0, -1, withscores=True)]
+        assert len(scores) == len(set(scores)), key
+    await assert_complete_and_true(binance)
+
+
+async def test_redis_going_away_ends_the_run_with_error_not_a_crash(binance: Env) -> None:
+    binance.sim.set_faults(latency_ms=(20, 40))
+    with RedisServer() as private:
+        async with Redis.from_url(private.url, socket_timeout=2) as redis:
+            service = warmup_for(redis, binance.adapter, SETTINGS, clock=binance.sim.now_ms)
+            run = asyncio.create_task(service.run(binance.adapter.exchange_id, binance.symbols, TFS))
+            while not await redis.exists(exchange_candle_key(binance.adapter.exchange_id, binance.symbols[0], "1h")):
+                await asyncio.sleep(0.01)
+            private.stop()
+            report = await run
+    assert report.status == "error" and report.message
+    assert report.completed_pairs < 12
+
+
+async def test_a_ban_stops_the_run_and_the_report_says_so(binance: Env) -> None:
+    """Another process on our IP ignores a 429: the IP is banned (418), and our run stops sending."""
+    binance.sim.set_faults(force_429=1, force_429_retry_after_s=30)
+    async with httpx.AsyncClient(base_url=binance.base_url) as rogue:
+        assert (await rogue.get("/api/v3/ping")).status_code == 429
+        await asyncio.sleep(0.6)  # past the grace for requests already on their way
+        assert (await rogue.get("/api/v3/ping")).status_code == 418
+    report = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
+    assert report.status == "error" and "418" in (report.message or "")
+    assert report.banned >= 1 and report.rest_calls <= SETTINGS.max_in_flight
+    assert report.completed_pairs == 0 and "pairs left for the next run" in (report.message or "")
+
+
+async def test_a_recent_listing_converges(redis: Redis) -> None:
+    """A symbol listed 30 minutes ago has 30 one-minute candles, fewer than the threshold: after
+    one fetch the cache knows that is all there is, and the next run makes no call."""
+    probe = Simulator(SimulatorConfig(exchange="binance", symbols=2))
+    listing = Timeframe.M1.floor(probe.now_ms()) - 30 * 60_000
+    config = SimulatorConfig(exchange="binance", symbols=2, listings={"ETHUSDT": listing})
+    async for env in make_env(redis, config, "binance"):
+        first = await env.service.run(env.adapter.exchange_id, env.symbols, [Timeframe.M1])
+        assert first.completed_pairs == 2
+        cached = await cache_of(redis).get_range(env.adapter.exchange_id, "ETHUSDT", Timeframe.M1)
+        assert cached[0].timestamp == listing and len(cached) in (31, 32)
+        second = await env.service.run(env.adapter.exchange_id, env.symbols, [Timeframe.M1])
+        assert (second.total_pairs, second.rest_calls) == (0, 0)
+
+
+async def test_clear_cache_is_refused_while_another_process_holds_the_lease(binance: Env, redis_server: RedisServer) -> None:
+    """A warmup started from the CLI in another process holds the lease: a clear would delete what
+    it is writing, from a scan made before the clear. The lease, not this process's state, decides."""
+    ex = binance.adapter.exchange_id
+    await binance.service.run(ex, binance.symbols[:1], TFS)
+    async with Redis.from_url(redis_server.url) as other:  # another process's connection
+        assert await other.set(warmup_lock_key(ex), "their-token", nx=True, px=5000)
+        with pytest.raises(WarmupAlreadyRunning):
+            await binance.service.clear_cache(ex)
+        assert len([k async for k in binance.redis.scan_iter(match="candles:*")]) == len(TFS)
+        await other.delete(warmup_lock_key(ex))
+    assert await binance.service.clear_cache(ex) == len(TFS)
+    assert not await binance.redis.exists(warmup_lock_key(ex))  # the clear let its lease go

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from livermore.models import Timeframe
+from livermore.warmup import CandleStatusScanner
+from tests.support.candles import NOW, TF, cache_of, series
+
+
+async def test_verdicts(redis: Redis) -> None:
+    cache = cache_of(redis)
+    await cache.add_candles(1, series("OK", 100))
+    await cache.add_candles(1, series("LOW", 30))
+    await cache.add_candles(1, series("STALE", 100, newest=TF.floor(NOW) - 2 * TF.ms))
+    await cache.add_candles(1, series("HOLE", 100, skip=frozenset({10})))
+    await cache.add_candles(1, series("OLDHOLE", 100, skip=frozenset({80})))
+    await cache.add_candles(1, series("PREV", 100, newest=TF.floor(NOW) - TF.ms))
+    symbols = ["OK", "LOW", "STALE", "HOLE", "OLDHOLE", "PREV", "EMPTY"]
+    results = await CandleStatusScanner(cache, threshold=60, clock=lambda: NOW).scan(1, symbols, [TF])
+    verdicts = {r.symbol: (r.reason, r.sufficient, r.cached_count) for r in results}
+    assert verdicts == {
+        "OK": ("ok", True, 100),
+        "LOW": ("low_count", False, 30),
+        "STALE": ("stale", False, 100),
+        "HOLE": ("gap", False, 99),
+        "OLDHOLE": ("ok", True, 99),  # the newest 60 are whole: enough
+        "PREV": ("ok", True, 100),  # newest is the last closed interval: fresh
+        "EMPTY": ("empty", False, 0),
+    }
+    ok = results[0]
+    assert ok.newest_open_time == TF.floor(NOW)
+
+
+async def test_order_is_largest_timeframe_first_then_symbols_as_given(redis: Redis) -> None:
+    scanner = CandleStatusScanner(cache_of(redis), threshold=60, clock=lambda: NOW)
+    results = await scanner.scan(1, ["B", "A"], [Timeframe.M1, Timeframe.D1, Timeframe.H1])
+    assert [(r.timeframe.value, r.symbol) for r in results] == [
+        ("1d", "B"), ("1d", "A"), ("1h", "B"), ("1h", "A"), ("1m", "B"), ("1m", "A"),
+    ]
+
+
+async def test_thousands_of_pairs_in_few_round_trips(redis: Redis) -> None:
+    """The scan is a handful of commands whatever the pair count (Redis counts them for us)."""
+    symbols = [f"S{i}" for i in range(1700)]
+    tfs = [Timeframe.D1, Timeframe.H4, Timeframe.H1, Timeframe.M15, Timeframe.M5, Timeframe.M1]
+    await redis.config_resetstat()
+    results = await CandleStatusScanner(cache_of(redis), threshold=60, clock=lambda: NOW).scan(1, symbols, tfs)
+    assert len(results) == 10_200
+    info = await redis.info("commandstats")
+    calls = sum(v["calls"] for k, v in info.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
+    assert calls == 12  # per timeframe, ceil(1,700 / 1,000) script calls; all sent in one pipeline
+
+
+async def test_a_recent_listing_is_whole_once_its_history_start_is_known(redis: Redis) -> None:
+    cache = cache_of(redis)
+    await cache.add_candles(1, series("NEW", 30))
+    await cache.add_candles(1, series("NEWHOLE", 30, skip=frozenset({5})))
+    scanner = CandleStatusScanner(cache, threshold=60, clock=lambda: NOW)
+    assert [r.reason for r in await scanner.scan(1, ["NEW"], [TF])] == ["low_count"]
+    first = TF.floor(NOW) - 29 * TF.ms
+    await cache.set_history_start(1, "NEW", TF, first)
+    await cache.set_history_start(1, "NEWHOLE", TF, first)
+    verdicts = {r.symbol: r.reason for r in await scanner.scan(1, ["NEW", "NEWHOLE"], [TF])}
+    assert verdicts == {"NEW": "ok", "NEWHOLE": "low_count"}
