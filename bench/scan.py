@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
-from livermore.cache import CandleCache, exchange_candle_key
+from livermore.config import Settings
 from livermore.embedded import RedisServer
+from livermore.keys import exchange_candle_key
 from livermore.models import SCAN_TIMEFRAME_ORDER, Candle
-from livermore.warmup import CandleStatusScanner
+from livermore.service import scanner_for
 
 SYMBOLS = [f"S{i:04d}-USD" for i in range(1667)]
 NOW = 1_750_000_000_000
@@ -65,7 +66,7 @@ async def best_of(n: int, job: Callable[[], Awaitable[T]]) -> tuple[float, T]:
 
 async def measure(redis: Redis) -> dict[str, Any]:
     await populate(redis)
-    scanner = CandleStatusScanner(CandleCache(redis), clock=lambda: NOW)
+    scanner = scanner_for(redis, Settings(), clock=lambda: NOW)
     await scanner.scan(1, SYMBOLS[:10])  # load the script, warm the connection
     naive_s, naive = await best_of(3, lambda: naive_scan(redis, scanner.threshold))
     scanner_s, results = await best_of(3, lambda: scanner.scan(1, SYMBOLS))

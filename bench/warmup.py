@@ -23,9 +23,9 @@ from redis.asyncio import Redis
 
 from livermore.config import Settings
 from livermore.embedded import RedisServer, free_port
-from livermore.exchanges import make_adapter
 from livermore.models import SCAN_TIMEFRAME_ORDER
-from livermore.warmup import SmartWarmupService, WarmupReport
+from livermore.service import adapter_for, warmup_for
+from livermore.warmup import WarmupStats
 
 SYMBOLS = 100
 WINDOW_S, WEIGHT_LIMIT = 2, 200
@@ -56,17 +56,17 @@ def simulator_process() -> Iterator[str]:
         proc.wait(10)
 
 
-async def cold_run(redis: Redis, base_url: str, policy: str) -> WarmupReport:
+async def cold_run(redis: Redis, base_url: str, policy: str) -> WarmupStats:
     await redis.flushdb()
     settings = Settings(safety_margin=0.05, max_in_flight=32)
-    adapter = make_adapter("binance", base_url=base_url, settings=settings)
+    adapter = adapter_for(settings, "binance", base_url=base_url)
     try:
         symbols = [s.symbol for s in await adapter.list_symbols()][:SYMBOLS]
         # Start each run at the start of a fresh weight window, so that the first window's burst does
         # not count as if it had the whole run's time: the share below is then only slightly flattered
         # by the last, partly used window.
         await asyncio.sleep(WINDOW_S - time.time() % WINDOW_S + WINDOW_S)
-        service = SmartWarmupService(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]
+        service = warmup_for(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]
         return await service.run(adapter.exchange_id, symbols, list(SCAN_TIMEFRAME_ORDER))
     finally:
         await adapter.close()
@@ -80,15 +80,16 @@ async def measure() -> dict[str, Any]:
         async with httpx.AsyncClient() as client:
             served = (await client.get(f"{base_url}/sim/stats")).json()
     for r in (seed, smart):
-        assert r.status == "complete" and r.failed == 0 and r.completed == SYMBOLS * 6, r.as_dict()
+        assert r.status == "complete" and r.failed_pairs == 0 and r.completed_pairs == SYMBOLS * 6, r.to_dict()
+    seed_s, smart_s = seed.duration_ms / 1000, smart.duration_ms / 1000
     return {
-        "pairs": smart.scheduled,
-        "seed_s": seed.duration_s,
-        "smart_s": smart.duration_s,
-        "ratio": round(seed.duration_s / smart.duration_s, 2),
-        "budget_share": round(smart.weight_used / smart.duration_s / BUDGET_WEIGHT_PER_S, 3),
-        "seed_budget_share": round(seed.weight_used / seed.duration_s / BUDGET_WEIGHT_PER_S, 3),
-        "smart_requests_per_s": round(smart.rest_calls / smart.duration_s, 1),
+        "pairs": smart.total_pairs,
+        "seed_s": seed_s,
+        "smart_s": smart_s,
+        "ratio": round(seed_s / smart_s, 2),
+        "budget_share": round(smart.weight_used / smart_s / BUDGET_WEIGHT_PER_S, 3),
+        "seed_budget_share": round(seed.weight_used / seed_s / BUDGET_WEIGHT_PER_S, 3),
+        "smart_requests_per_s": round(smart.rest_calls / smart_s, 1),
         "throttled": smart.throttled + seed.throttled,
         "simulator_429s": served["throttled"],
         "simulator_418s": served["banned"],

@@ -51,8 +51,8 @@ def candle_cache(redis: Redis, settings: Settings) -> CandleCache:
     return CandleCache(redis, max_candles=settings.max_candles, scan_chunk=settings.scan_chunk)
 
 
-def scanner_for(redis: Redis, settings: Settings) -> CandleStatusScanner:
-    return CandleStatusScanner(candle_cache(redis, settings), threshold=settings.min_candle_threshold)
+def scanner_for(redis: Redis, settings: Settings, *, clock: Callable[[], int] = now_ms) -> CandleStatusScanner:
+    return CandleStatusScanner(candle_cache(redis, settings), threshold=settings.min_candle_threshold, clock=clock)
 
 
 def builder_for(settings: Settings) -> WarmupScheduleBuilder:
