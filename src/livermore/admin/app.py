@@ -22,7 +22,7 @@ from livermore.admin.metrics import WarmupMetrics
 from livermore.control.handlers import Accepted, CommandHandlers
 from livermore.control.payloads import BulkSymbolsPayload, ClearCachePayload, ForceBackfillPayload, StartPayload
 from livermore.errors import CommandConflict, CommandError
-from livermore.models import now_ms
+from livermore.models import CamelModel, now_ms
 
 STATIC_DIR = resources.files("livermore.admin").joinpath("static")
 
@@ -85,17 +85,11 @@ def create_app(deps: AdminDeps) -> FastAPI:
 
     @app.get("/api/exchanges/{exchange_id}/warmup/stats", tags=["read"])
     async def stats(exchange_id: Served) -> Data:
-        found = await warmup.store.load_stats(exchange_id)
-        if found is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no warmup has run yet")
-        return found.to_dict()
+        return _document(await warmup.store.load_stats(exchange_id), "no warmup has run yet")
 
     @app.get("/api/exchanges/{exchange_id}/warmup/schedule", tags=["read"])
     async def schedule(exchange_id: Served) -> Data:
-        found = await warmup.store.load_schedule(exchange_id)
-        if found is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no schedule has been built yet")
-        return found.to_dict()
+        return _document(await warmup.store.load_schedule(exchange_id), "no schedule has been built yet")
 
     @app.get("/api/exchanges/{exchange_id}/candles/meter", tags=["read"])
     async def meter(exchange_id: Served) -> Data:
@@ -162,6 +156,13 @@ def create_app(deps: AdminDeps) -> FastAPI:
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _document(found: CamelModel | None, missing: str) -> Data:
+    """A stored document's JSON, or 404 saying why there is none yet."""
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, missing)
+    return found.to_dict()
 
 
 def _dump(body: Any) -> Data | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from livermore.errors import ExchangeBannedError
@@ -29,36 +30,27 @@ class EntrySource(Protocol):
     async def complete(self, *ids: bytes) -> None: ...
 
 
+@dataclass
 class Drain:
-    """Runs entries until the source is empty or `stopped()` says so; a failing entry is recorded
+    """Runs entries until the source is empty or `stop_when()` says so; a failing entry is recorded
     and the others go on, except a ban, which stops claiming (waiting out a ban of minutes to days
-    helps nobody)."""
+    helps nobody).
 
-    def __init__(
-        self,
-        fetch: PairFetcher,
-        stats: WarmupStats,
-        *,
-        max_in_flight: int,
-        policy: WarmupPolicy = "smart",
-        stopped: Callable[[], bool] = lambda: False,
-        after_batch: Callable[[], Awaitable[None]] | None = None,
-    ):
-        """
-        :param max_in_flight: workers claiming side by side (`smart`); the limiter paces them.
-        :param policy: `seed` keeps the original's batches of 5 and 1 s pause, for comparison.
-        :param after_batch: called after each claimed batch is done (progress publishing).
-        """
-        self.fetch = fetch
-        self.stats = stats
-        self.max_in_flight = max_in_flight
-        self.policy = policy
-        self._stopped = stopped
-        self._after_batch = after_batch
-        self.banned: ExchangeBannedError | None = None
+    `max_in_flight` workers claim side by side (`smart`) and the adapter's limiter paces them;
+    `seed` keeps the original's batches of 5 and 1 s pause, for comparison. `after_batch` is called
+    after each claimed batch is done (progress publishing).
+    """
+
+    fetch: PairFetcher
+    stats: WarmupStats
+    max_in_flight: int
+    policy: WarmupPolicy = "smart"
+    stop_when: Callable[[], bool] = lambda: False
+    after_batch: Callable[[], Awaitable[None]] | None = None
+    banned: ExchangeBannedError | None = field(default=None, init=False)
 
     def stopped(self) -> bool:
-        return self.banned is not None or self._stopped()
+        return self.banned is not None or self.stop_when()
 
     async def run(self, source: EntrySource, entries: int) -> None:
         """Drain `source`, which holds `entries` entries."""
@@ -83,8 +75,8 @@ class Drain:
     async def _run_batch(self, source: EntrySource, claimed: Claimed) -> None:
         await asyncio.gather(*(self._run_entry(entry) for _, entry in claimed))
         await source.complete(*(mid for mid, _ in claimed))
-        if self._after_batch is not None:
-            await self._after_batch()
+        if self.after_batch is not None:
+            await self.after_batch()
 
     async def _run_entry(self, entry: WarmupScheduleEntry) -> None:
         self.stats.current_symbol, self.stats.current_timeframe = entry.symbol, entry.timeframe.value

@@ -182,7 +182,7 @@ class _Run:
         self.drain = Drain(
             PairFetcher(service.adapter, service.cache, exchange_id, service.clock), self.stats,
             max_in_flight=service.max_in_flight, policy=service.policy,
-            stopped=lambda: self.cancel.is_set() or self.lost.is_set(), after_batch=self._publish,
+            stop_when=lambda: self.cancel.is_set() or self.lost.is_set(), after_batch=self._publish,
         )
 
     async def execute(self, timeframes: list[Timeframe]) -> WarmupStats:
