@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench redis-server chromium
+.PHONY: setup demo test lint bench redis-server chromium
 
 setup: $(STAMP) redis-server
 
@@ -31,6 +31,12 @@ demo: setup
 
 test: setup chromium
 	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python bench/run.py

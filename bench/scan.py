@@ -33,7 +33,10 @@ async def populate(redis: Redis) -> None:
             for tf in SCAN_TIMEFRAME_ORDER:
                 n = (0, 30)[(i // 3) % 2] if i % 3 == 0 else 100
                 top = tf.floor(NOW)
-                members = {Candle(top - k * tf.ms, 1.5, 2.0, 1.0, 1.75, 10.0, symbol, tf).to_member(): top - k * tf.ms for k in range(n)}
+                members = {
+                    Candle(top - k * tf.ms, 1.5, 2.0, 1.0, 1.75, 10.0, symbol, tf).to_member(): top - k * tf.ms
+                    for k in range(n)
+                }
                 if members:
                     pipe.zadd(exchange_candle_key(1, symbol, tf.value), members)
             if len(pipe) > 600:
@@ -70,12 +73,17 @@ async def measure(redis: Redis) -> dict[str, Any]:
     await scanner.scan(1, SYMBOLS[:10])  # load the script, warm the connection
     naive_s, naive = await best_of(3, lambda: naive_scan(redis, scanner.threshold))
     scanner_s, results = await best_of(3, lambda: scanner.scan(1, SYMBOLS))
-    windows = await scanner.cache.windows(1, [(s, tf) for tf in SCAN_TIMEFRAME_ORDER for s in SYMBOLS], scanner.threshold)
+    windows = await scanner.cache.windows(
+        1, [(s, tf) for tf in SCAN_TIMEFRAME_ORDER for s in SYMBOLS], scanner.threshold
+    )
     assert [(w.cached_count, w.newest_open_time, w.window_count) for w in windows] == naive
     insufficient = sum(not r.sufficient for r in results)
     return {
-        "pairs": len(results), "insufficient": insufficient, "naive_s": round(naive_s, 4),
-        "scanner_s": round(scanner_s, 4), "ratio": round(naive_s / scanner_s, 1),
+        "pairs": len(results),
+        "insufficient": insufficient,
+        "naive_s": round(naive_s, 4),
+        "scanner_s": round(scanner_s, 4),
+        "ratio": round(naive_s / scanner_s, 1),
     }
 
 

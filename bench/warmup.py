@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
-
 from redis.asyncio import Redis
 
 from livermore.config import Settings
@@ -37,9 +36,22 @@ def simulator_process() -> Iterator[str]:
     """`livermore simulator` in its own process; yields its base URL once it answers."""
     port = free_port()
     args = [
-        sys.executable, "-m", "livermore", "simulator", "--exchange", "binance", "--port", str(port),
-        "--symbols", str(SYMBOLS), "--window-s", str(WINDOW_S), "--weight-limit", str(WEIGHT_LIMIT),
-        "--latency-ms", "50,150",
+        sys.executable,
+        "-m",
+        "livermore",
+        "simulator",
+        "--exchange",
+        "binance",
+        "--port",
+        str(port),
+        "--symbols",
+        str(SYMBOLS),
+        "--window-s",
+        str(WINDOW_S),
+        "--weight-limit",
+        str(WEIGHT_LIMIT),
+        "--latency-ms",
+        "50,150",
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

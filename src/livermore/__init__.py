@@ -10,4 +10,13 @@ from livermore.exchanges import make_adapter
 from livermore.models import Candle, Timeframe
 from livermore.warmup import WarmupService, WarmupStats
 
-__all__ = ["Candle", "CandleCache", "LivermoreError", "Settings", "Timeframe", "WarmupService", "WarmupStats", "make_adapter"]
+__all__ = [
+    "Candle",
+    "CandleCache",
+    "LivermoreError",
+    "Settings",
+    "Timeframe",
+    "WarmupService",
+    "WarmupStats",
+    "make_adapter",
+]

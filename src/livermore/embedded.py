@@ -26,8 +26,12 @@ class RedisServer:
     """
 
     def __init__(self, directory: Path | None = None, *, appendonly: bool = False, port: int | None = None):
-        self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="livermore-redis-")
-        self.directory = Path(directory or self._tmp.name)  # type: ignore[union-attr]
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if directory:
+            self.directory = Path(directory)
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="livermore-redis-")
+            self.directory = Path(self._tmp.name)
         self.appendonly = appendonly
         self.port = port or free_port()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -42,9 +46,23 @@ class RedisServer:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
-            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-            "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-            "--daemonize", "no", "--protected-mode", "yes", "--logfile", "redis.log",
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            "redis.log",
         ]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_ready(timeout_s)

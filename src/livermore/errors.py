@@ -1,13 +1,13 @@
 """Every error the service raises on purpose, in one tree (as httpx keeps its exceptions):
 
-    LivermoreError                  anything we raise on purpose; the CLI prints its message, no traceback
-    ├── UsageError                  the operator's input is wrong (unknown exchange, bad --symbols): fix the command
-    ├── ExchangeError               an exchange request failed for good, after the retries that were due
-    │   ├── UnknownSymbolError      the exchange does not know the symbol: check its spelling (never retried)
-    │   └── ExchangeBannedError     HTTP 418: nothing is sent before `until_s`; wait, or use another IP
-    ├── WarmupAlreadyRunning        another warmup (or cache clear) of the exchange holds the lease: wait or cancel it
-    └── CommandError                a control command was refused or failed; the message goes in its `error` reply
-        └── CommandConflict         refused because of what runs now (a second start, a cancel with nothing to cancel)
+LivermoreError                  anything we raise on purpose; the CLI prints its message, no traceback
+├── UsageError                  the operator's input is wrong (unknown exchange, bad --symbols): fix the command
+├── ExchangeError               an exchange request failed for good, after the retries that were due
+│   ├── UnknownSymbolError      the exchange does not know the symbol: check its spelling (never retried)
+│   └── ExchangeBannedError     HTTP 418: nothing is sent before `until_s`; wait, or use another IP
+├── WarmupAlreadyRunning        another warmup (or cache clear) of the exchange holds the lease: wait or cancel it
+└── CommandError                a control command was refused or failed; the message goes in its `error` reply
+    └── CommandConflict         refused because of what runs now (a second start, a cancel with nothing to cancel)
 """
 
 from __future__ import annotations

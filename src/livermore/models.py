@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 
-class Timeframe(str, Enum):
+class Timeframe(str, Enum):  # noqa: UP042  StrEnum would change str()/format() of members (log lines)
     """A candle interval; the value is the name used in Redis keys and on Binance."""
 
     M1 = "1m"

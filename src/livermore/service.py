@@ -68,7 +68,9 @@ def warmup_for(
     clock: Callable[[], int] = now_ms,
 ) -> WarmupService:
     return WarmupService(
-        redis, adapter, candle_cache(redis, settings),
+        redis,
+        adapter,
+        candle_cache(redis, settings),
         threshold=settings.min_candle_threshold,
         target=settings.default_candle_target,
         max_in_flight=settings.max_in_flight,
@@ -131,7 +133,9 @@ def assemble(
     metrics = WarmupMetrics(adapter)
     runner = WarmupRunner(warmup_for(redis, adapter, settings), exchange_id, metrics.observe)
     context = ExchangeContext(
-        exchange_id, list(timeframes), MonitoredSymbols(redis, exchange_id),
+        exchange_id,
+        list(timeframes),
+        MonitoredSymbols(redis, exchange_id),
         SymbolCatalog(adapter, ttl_s=settings.symbol_catalog_ttl_s),
     )
     handlers = CommandHandlers(context, runner)
@@ -157,7 +161,11 @@ async def serve(
         service = assemble(redis, adapter, settings, options.timeframes, token)
         host, port = settings.admin_host, settings.admin_port
         config = uvicorn.Config(
-            service.app, host=host, port=port, log_level="warning", lifespan="off",
+            service.app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
             timeout_graceful_shutdown=5,
         )
         web = _Server(config)

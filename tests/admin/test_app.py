@@ -61,8 +61,13 @@ async def test_mutations_need_the_bearer_token(http: httpx.AsyncClient, world: W
 
 async def test_reads_before_any_run(http: httpx.AsyncClient, world: World) -> None:
     info = (await http.get("/api/info")).json()
-    assert info == {"exchangeId": world.exchange_id, "exchange": "binance", "timeframes": ["1h", "5m"],
-                    "symbols": world.symbols, "running": False}
+    assert info == {
+        "exchangeId": world.exchange_id,
+        "exchange": "binance",
+        "timeframes": ["1h", "5m"],
+        "symbols": world.symbols,
+        "running": False,
+    }
     assert (await http.get(api(world, "/warmup/stats"))).status_code == 404
     assert (await http.get(api(world, "/warmup/schedule"))).status_code == 404
     meter = (await http.get(api(world, "/candles/meter"))).json()
@@ -109,7 +114,9 @@ async def test_second_start_conflicts(http: httpx.AsyncClient, world: World, red
 
 
 async def test_backfill_and_symbol_management(http: httpx.AsyncClient, world: World, redis: Redis) -> None:
-    res = await http.post(api(world, "/backfill"), json={"symbol": world.symbols[0], "timeframes": ["5m"]}, headers=AUTH)
+    res = await http.post(
+        api(world, "/backfill"), json={"symbol": world.symbols[0], "timeframes": ["5m"]}, headers=AUTH
+    )
     assert res.status_code == 200 and res.json()["backfill"]["completedPairs"] == 1
 
     res = await http.post(api(world, "/symbols"), json={"symbols": [world.spare[0], "NOPEUSDT"]}, headers=AUTH)
@@ -128,14 +135,24 @@ async def test_backfill_and_symbol_management(http: httpx.AsyncClient, world: Wo
     assert (await http.delete(api(world, f"/symbols/{world.spare[0]}"), headers=AUTH)).status_code == 400
     assert await MonitoredSymbols(redis, world.exchange_id).all() == world.symbols
 
-    res = await http.post(api(world, "/cache/clear"), json={"scope": "symbol", "symbol": world.symbols[0]}, headers=AUTH)
+    res = await http.post(
+        api(world, "/cache/clear"), json={"scope": "symbol", "symbol": world.symbols[0]}, headers=AUTH
+    )
     assert res.json() == {"scope": "symbol", "deletedKeys": 1}
 
 
 async def test_openapi_documents_the_api(http: httpx.AsyncClient) -> None:
     assert (await http.get("/docs")).status_code == 200
     paths = (await http.get("/openapi.json")).json()["paths"]
-    for path in ("/warmup/stats", "/warmup/schedule", "/warmup/events", "/candles/meter", "/warmup/start", "/backfill", "/symbols"):
+    for path in (
+        "/warmup/stats",
+        "/warmup/schedule",
+        "/warmup/events",
+        "/candles/meter",
+        "/warmup/start",
+        "/backfill",
+        "/symbols",
+    ):
         assert f"/api/exchanges/{{exchange_id}}{path}" in paths
     page = await http.get("/")
     assert page.status_code == 200 and "Livermore" in page.text
@@ -157,23 +174,27 @@ async def test_events_stream_sends_current_stats_then_every_update(world: World,
     earlier = {"exchangeId": world.exchange_id, "status": "complete", "percentComplete": 100, "marker": "earlier run"}
     await redis.set(warmup_stats_key(world.exchange_id), orjson.dumps(earlier))
     sock = _free_socket()
-    server = uvicorn.Server(uvicorn.Config(world.service.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1))
+    server = uvicorn.Server(
+        uvicorn.Config(world.service.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+    )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
             await asyncio.sleep(0.01)
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            async with client.stream("GET", api(world, "/warmup/events")) as stream:
-                assert stream.headers["content-type"].startswith("text/event-stream")
-                events = sse_events(stream)
-                assert await anext(events) == earlier
-                assert (await client.post(api(world, "/warmup/start"), headers=AUTH)).status_code == 202
-                seen = []
-                async for stats in events:
-                    seen.append(stats)
-                    if stats["status"] in ("complete", "error"):
-                        break
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=30) as client,
+            client.stream("GET", api(world, "/warmup/events")) as stream,
+        ):
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            events = sse_events(stream)
+            assert await anext(events) == earlier
+            assert (await client.post(api(world, "/warmup/start"), headers=AUTH)).status_code == 202
+            seen = []
+            async for stats in events:
+                seen.append(stats)
+                if stats["status"] in ("complete", "error"):
+                    break
         assert seen[0]["status"] == "scanning"
         assert "fetching" in {s["status"] for s in seen}
         assert (seen[-1]["status"], seen[-1]["percentComplete"], seen[-1]["completedPairs"]) == ("complete", 100, PAIRS)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import pytest
 from redis.asyncio import Redis
 
 from livermore.keys import exchange_candle_key

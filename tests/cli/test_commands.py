@@ -39,7 +39,10 @@ def test_scan_and_schedule_json(runner: CliRunner, redis_server: RedisServer) ->
     assert scan.exit_code == 0, scan.output
     rows = orjson.loads(scan.stdout)
     assert [(r["symbol"], r["timeframe"], r["reason"]) for r in rows] == [
-        ("BTC-USD", "1d", "empty"), ("ETH-USD", "1d", "empty"), ("BTC-USD", "1h", "empty"), ("ETH-USD", "1h", "empty"),
+        ("BTC-USD", "1d", "empty"),
+        ("ETH-USD", "1d", "empty"),
+        ("BTC-USD", "1h", "empty"),
+        ("ETH-USD", "1h", "empty"),
     ]
     schedule = runner.invoke(app, ["schedule", "--symbols", "BTC-USD", "--timeframes", "5m", "--json", *url])
     assert schedule.exit_code == 0, schedule.output
@@ -51,11 +54,26 @@ def test_scan_and_schedule_json(runner: CliRunner, redis_server: RedisServer) ->
 async def test_warmup_json_report_and_exit_code(redis_server: RedisServer) -> None:
     """`livermore warmup --json` prints one JSON report; a failed pair makes the exit code non-zero."""
     async with serve_simulator(SimulatorConfig(exchange="binance", symbols=3)) as sim:
+
         async def warmup(symbols: str) -> tuple[int, dict[str, object]]:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "livermore", "warmup", "--exchange", "binance", "--base-url", sim.base_url,
-                "--redis-url", redis_server.url, "--symbols", symbols, "--timeframes", "1h,5m", "--json",
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+                sys.executable,
+                "-m",
+                "livermore",
+                "warmup",
+                "--exchange",
+                "binance",
+                "--base-url",
+                sim.base_url,
+                "--redis-url",
+                redis_server.url,
+                "--symbols",
+                symbols,
+                "--timeframes",
+                "1h,5m",
+                "--json",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
             )
             out, _ = await proc.communicate()
             return proc.returncode or 0, orjson.loads(out)
@@ -63,10 +81,26 @@ async def test_warmup_json_report_and_exit_code(redis_server: RedisServer) -> No
         code, report = await warmup("BTCUSDT,ETHUSDT")
         assert code == 0
         assert set(report) >= {
-            "status", "totalPairs", "skippedPairs", "completedPairs", "failedPairs", "restCalls", "weightUsed",
-            "throttled", "banned", "retries", "candlesWritten", "durationMs", "policy",
+            "status",
+            "totalPairs",
+            "skippedPairs",
+            "completedPairs",
+            "failedPairs",
+            "restCalls",
+            "weightUsed",
+            "throttled",
+            "banned",
+            "retries",
+            "candlesWritten",
+            "durationMs",
+            "policy",
         }
         # 4 klines pages, and exchangeInfo once: it sets the limiter's budget before the first page
-        assert (report["totalPairs"], report["completedPairs"], report["restCalls"], report["policy"]) == (4, 4, 5, "smart")
+        assert (report["totalPairs"], report["completedPairs"], report["restCalls"], report["policy"]) == (
+            4,
+            4,
+            5,
+            "smart",
+        )
         code, report = await warmup("BTCUSDT,NOPEUSDT")
         assert code == 2 and (report["skippedPairs"], report["failedPairs"], report["restCalls"]) == (2, 2, 3)

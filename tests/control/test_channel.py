@@ -8,12 +8,12 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from tests.support.control_world import TIMEFRAMES, World, listening
 from livermore.control.client import ControlClient
 from livermore.control.protocol import Command
 from livermore.keys import command_queue_key, exchange_candle_key, warmup_stats_key
 from livermore.models import now_ms
 from livermore.warmup.symbols import MonitoredSymbols
+from tests.support.control_world import TIMEFRAMES, World, listening
 
 PAIRS = 3 * len(TIMEFRAMES)
 
@@ -49,7 +49,12 @@ async def test_start_warms_every_monitored_pair_and_replies_with_the_report(
     replies = await statuses(client, "start")
     assert [r.status for r in replies] == ["ack", "success"]
     report = replies[-1].data
-    assert (report["status"], report["totalPairs"] + report["skippedPairs"], report["completedPairs"], report["failedPairs"]) == ("complete", PAIRS, PAIRS, 0)
+    assert (
+        report["status"],
+        report["totalPairs"] + report["skippedPairs"],
+        report["completedPairs"],
+        report["failedPairs"],
+    ) == ("complete", PAIRS, PAIRS, 0)
     stats = orjson.loads(await redis.get(warmup_stats_key(world.exchange_id)))
     assert (stats["status"], stats["percentComplete"]) == ("complete", 100)
     for symbol in world.symbols:
@@ -61,7 +66,9 @@ async def test_start_warms_every_monitored_pair_and_replies_with_the_report(
     assert status["stats"]["completedPairs"] == PAIRS
 
 
-async def test_second_start_is_refused_and_status_answers_while_a_warmup_runs(client: ControlClient, world: World) -> None:
+async def test_second_start_is_refused_and_status_answers_while_a_warmup_runs(
+    client: ControlClient, world: World
+) -> None:
     world.sim.simulator.set_faults(latency_ms=(300.0, 300.0))
     first = await client.send("start")
     second = await statuses(client, "start")
@@ -77,7 +84,9 @@ async def test_second_start_is_refused_and_status_answers_while_a_warmup_runs(cl
     assert (await client.wait_for(first))[-1].status == "success"
 
 
-async def test_cancel_stops_a_running_warmup_at_an_entry_boundary(client: ControlClient, world: World, redis: Redis) -> None:
+async def test_cancel_stops_a_running_warmup_at_an_entry_boundary(
+    client: ControlClient, world: World, redis: Redis
+) -> None:
     world.sim.simulator.set_faults(latency_ms=(200.0, 200.0))
     started = await client.send("start")
     assert (await client.request("cancel")).status == "success"
@@ -91,7 +100,9 @@ async def test_cancel_stops_a_running_warmup_at_an_entry_boundary(client: Contro
     assert nothing.status == "error" and nothing.message == "no warmup is running"
 
 
-async def test_force_backfill_fetches_the_newest_candles_of_one_symbol(client: ControlClient, world: World, redis: Redis) -> None:
+async def test_force_backfill_fetches_the_newest_candles_of_one_symbol(
+    client: ControlClient, world: World, redis: Redis
+) -> None:
     symbol = world.symbols[0]
     reply = await client.request("force-backfill", {"symbol": symbol.lower(), "timeframes": ["1h"]})
     assert reply.status == "success", reply
@@ -120,7 +131,9 @@ async def test_remove_symbol(client: ControlClient, world: World, redis: Redis) 
     assert again.status == "error" and "not a monitored symbol" in again.message
 
 
-async def test_bulk_add_symbols_adds_the_known_and_names_the_unknown(client: ControlClient, world: World, redis: Redis) -> None:
+async def test_bulk_add_symbols_adds_the_known_and_names_the_unknown(
+    client: ControlClient, world: World, redis: Redis
+) -> None:
     reply = await client.request("bulk-add-symbols", {"symbols": [*world.spare[:2], "NOPEUSDT", world.symbols[0]]})
     assert reply.status == "success", reply
     assert reply.data["added"] == world.spare[:2]

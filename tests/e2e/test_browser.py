@@ -60,8 +60,22 @@ def admin_url() -> Iterator[str]:
         try:
             wait_http(f"http://127.0.0.1:{sim_port}/api/v3/ping", sim)
             serve = subprocess.Popen(
-                [*LIVERMORE, "serve", "--redis-url", redis_server.url, "--base-url", f"http://127.0.0.1:{sim_port}",
-                 "--port", str(web_port), "--top", str(SYMBOLS), "--quote", "USDT", "--timeframes", ",".join(TIMEFRAMES)],
+                [
+                    *LIVERMORE,
+                    "serve",
+                    "--redis-url",
+                    redis_server.url,
+                    "--base-url",
+                    f"http://127.0.0.1:{sim_port}",
+                    "--port",
+                    str(web_port),
+                    "--top",
+                    str(SYMBOLS),
+                    "--quote",
+                    "USDT",
+                    "--timeframes",
+                    ",".join(TIMEFRAMES),
+                ],
                 env={**os.environ, "LIVERMORE_ADMIN_TOKEN": TOKEN},
                 stdout=subprocess.DEVNULL,
             )
@@ -82,8 +96,14 @@ def test_operator_starts_a_warmup_and_watches_it_complete(admin_url: str) -> Non
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})

@@ -23,10 +23,25 @@ async def test_sigterm_cancels_the_running_warmup_at_an_entry_boundary_and_exits
     config = SimulatorConfig(exchange="binance", symbols=8, latency_ms=(200.0, 200.0))
     async with serve_simulator(config) as sim:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "livermore", "serve", "--redis-url", redis_server.url, "--base-url", sim.base_url,
-            "--port", str(free_port()), "--top", "4", "--timeframes", "1h,5m", "--autostart",
-            env={k: v for k, v in os.environ.items() if k != "LIVERMORE_ADMIN_TOKEN"} | {"LIVERMORE_MAX_IN_FLIGHT": "1"},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "livermore",
+            "serve",
+            "--redis-url",
+            redis_server.url,
+            "--base-url",
+            sim.base_url,
+            "--port",
+            str(free_port()),
+            "--top",
+            "4",
+            "--timeframes",
+            "1h,5m",
+            "--autostart",
+            env={k: v for k, v in os.environ.items() if k != "LIVERMORE_ADMIN_TOKEN"}
+            | {"LIVERMORE_MAX_IN_FLIGHT": "1"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         try:
             async with asyncio.timeout(30):

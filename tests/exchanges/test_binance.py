@@ -14,8 +14,8 @@ import pytest
 from livermore.errors import ExchangeBannedError, ExchangeError, UnknownSymbolError, UsageError
 from livermore.exchanges import make_adapter
 from livermore.exchanges.binance import BinanceAdapter
-from livermore.simulator import Simulator, SimulatorConfig
 from livermore.models import Timeframe
+from livermore.simulator import Simulator, SimulatorConfig
 from tests.support.adapters import binance_on, options
 
 OPEN = 1_750_000_000_000 - 1_750_000_000_000 % 60_000  # the open (current) minute's start

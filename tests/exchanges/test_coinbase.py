@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from livermore.errors import UnknownSymbolError
-from livermore.simulator import SimulatorConfig
 from livermore.models import Timeframe
+from livermore.simulator import SimulatorConfig
 from tests.support.adapters import coinbase_on
 
 OPEN = 1_750_000_000_000 - 1_750_000_000_000 % 60_000
@@ -21,7 +21,10 @@ def config(**kw: object) -> SimulatorConfig:
 
 
 async def test_pagination_ground_truth_and_no_trade_holes() -> None:
-    async with coinbase_on(config(no_trade_symbols=["ETH-USD"], listings={"SOL-USD": OPEN - 99 * 60_000})) as (s, adapter):
+    async with coinbase_on(config(no_trade_symbols=["ETH-USD"], listings={"SOL-USD": OPEN - 99 * 60_000})) as (
+        s,
+        adapter,
+    ):
         start = OPEN - 799 * 60_000
         btc = await adapter.fetch_candles("BTC-USD", M1, start)
         assert len(btc) == 800 and [c.timestamp for c in btc] == list(range(start, OPEN + 1, 60_000))
@@ -36,7 +39,7 @@ async def test_pagination_ground_truth_and_no_trade_holes() -> None:
 
 
 async def test_unknown_product_not_retried_and_top_symbols() -> None:
-    async with coinbase_on(config()) as (s, adapter):
+    async with coinbase_on(config()) as (_s, adapter):
         with pytest.raises(UnknownSymbolError):
             await adapter.fetch_candles("NOPE-USD", M1, OPEN - 60_000, OPEN)
         assert adapter.metrics.requests == 1 and adapter.metrics.retries == 0

@@ -22,7 +22,9 @@ def options(**settings: Any) -> ClientOptions:
 
 
 @asynccontextmanager
-async def binance_on(config: SimulatorConfig, **settings: Any) -> AsyncIterator[tuple[RunningSimulator, BinanceAdapter]]:
+async def binance_on(
+    config: SimulatorConfig, **settings: Any
+) -> AsyncIterator[tuple[RunningSimulator, BinanceAdapter]]:
     async with serve_simulator(config) as running:
         adapter = BinanceAdapter(options(**settings), base_url=running.base_url, exchange_id=2)
         try:
@@ -32,7 +34,9 @@ async def binance_on(config: SimulatorConfig, **settings: Any) -> AsyncIterator[
 
 
 @asynccontextmanager
-async def coinbase_on(config: SimulatorConfig, **adapter_kw: Any) -> AsyncIterator[tuple[RunningSimulator, CoinbaseAdapter]]:
+async def coinbase_on(
+    config: SimulatorConfig, **adapter_kw: Any
+) -> AsyncIterator[tuple[RunningSimulator, CoinbaseAdapter]]:
     async with serve_simulator(config) as running:
         adapter = CoinbaseAdapter(options(), base_url=running.base_url, exchange_id=1, **adapter_kw)
         try:

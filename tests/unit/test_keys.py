@@ -28,12 +28,22 @@ def test_our_names() -> None:
 def test_every_name_in_the_module_is_pinned_above() -> None:
     """A name added to keys.py without a pin here fails this test."""
     pinned = {
-        "exchange_candle_key", "warmup_schedule_key", "warmup_stats_key", "commands_channel",
-        "responses_channel", "command_queue_key", "monitored_symbols_key", "warmup_events_channel",
-        "warmup_lock_key", "warmup_queue_key", "WARMUP_QUEUE_GROUP", "candle_history_key",
+        "exchange_candle_key",
+        "warmup_schedule_key",
+        "warmup_stats_key",
+        "commands_channel",
+        "responses_channel",
+        "command_queue_key",
+        "monitored_symbols_key",
+        "warmup_events_channel",
+        "warmup_lock_key",
+        "warmup_queue_key",
+        "WARMUP_QUEUE_GROUP",
+        "candle_history_key",
     }
     defined = {
-        name for name, value in vars(keys).items()
+        name
+        for name, value in vars(keys).items()
         if not name.startswith("_") and (inspect.isfunction(value) or isinstance(value, str)) and name != "annotations"
     }
     assert defined == pinned

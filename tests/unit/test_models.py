@@ -16,7 +16,15 @@ def test_member_format_matches_the_original() -> None:
     )
     synthetic = c.synthetic_next(c.timestamp + 300_000)
     assert list(orjson.loads(synthetic.to_member())) == [
-        "timestamp", "open", "high", "low", "close", "volume", "symbol", "timeframe", "isSynthetic",
+        "timestamp",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "symbol",
+        "timeframe",
+        "isSynthetic",
     ]
     assert Candle.from_member(synthetic.to_member()) == synthetic
 

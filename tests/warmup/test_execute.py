@@ -72,7 +72,9 @@ async def test_holed_pair_is_repaired(binance: Env) -> None:
 
 
 async def test_no_trade_symbol_converges_on_coinbase(redis: Redis) -> None:
-    config = SimulatorConfig(exchange="coinbase", symbols=3, no_trade_symbols=["ETH-USD"], coinbase_rate_per_s=50, burst=50)
+    config = SimulatorConfig(
+        exchange="coinbase", symbols=3, no_trade_symbols=["ETH-USD"], coinbase_rate_per_s=50, burst=50
+    )
     async for env in make_env(redis, config, "coinbase"):
         assert "ETH-USD" in env.symbols
         first = await env.service.run(env.adapter.exchange_id, env.symbols, TFS)
@@ -121,9 +123,28 @@ async def test_stats_have_every_field_and_end_complete(binance: Env) -> None:
                 seen.append(orjson.loads(msg["data"])["status"])
     stats = orjson.loads(await binance.redis.get(warmup_stats_key(binance.adapter.exchange_id)))
     assert set(stats) >= {
-        "exchangeId", "status", "mode", "startedAt", "updatedAt", "totalSymbols", "totalPairs", "completedPairs",
-        "skippedPairs", "failedPairs", "percentComplete", "etaMs", "currentSymbol", "currentTimeframe", "failures",
-        "restCalls", "candlesWritten", "throttled", "banned", "retries", "durationMs", "policy",
+        "exchangeId",
+        "status",
+        "mode",
+        "startedAt",
+        "updatedAt",
+        "totalSymbols",
+        "totalPairs",
+        "completedPairs",
+        "skippedPairs",
+        "failedPairs",
+        "percentComplete",
+        "etaMs",
+        "currentSymbol",
+        "currentTimeframe",
+        "failures",
+        "restCalls",
+        "candlesWritten",
+        "throttled",
+        "banned",
+        "retries",
+        "durationMs",
+        "policy",
     }
     assert (stats["status"], stats["percentComplete"], stats["completedPairs"]) == ("complete", 100, 12)
     assert seen[0] == "scanning" and "fetching" in seen and seen[-1] == "complete"
@@ -141,9 +162,23 @@ async def test_kill_9_midway_then_rerun_completes_without_duplicates(binance: En
     binance.sim.set_faults(latency_ms=(30, 60))
     env = {**os.environ, "LIVERMORE_MAX_IN_FLIGHT": "2", "LIVERMORE_LOCK_TTL_S": "2"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "livermore", "warmup", "--exchange", "binance", "--base-url", binance.base_url,
-        "--redis-url", redis_server.url, "--symbols", ",".join(binance.symbols), "--timeframes", "1h,5m,1m",
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "livermore",
+        "warmup",
+        "--exchange",
+        "binance",
+        "--base-url",
+        binance.base_url,
+        "--redis-url",
+        redis_server.url,
+        "--symbols",
+        ",".join(binance.symbols),
+        "--timeframes",
+        "1h,5m,1m",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     keys: list[bytes] = []
     for _ in range(400):  # wait until it has written some pairs, but not all
@@ -206,7 +241,9 @@ async def test_a_recent_listing_converges(redis: Redis) -> None:
         assert (second.total_pairs, second.rest_calls) == (0, 0)
 
 
-async def test_clear_cache_is_refused_while_another_process_holds_the_lease(binance: Env, redis_server: RedisServer) -> None:
+async def test_clear_cache_is_refused_while_another_process_holds_the_lease(
+    binance: Env, redis_server: RedisServer
+) -> None:
     """A warmup started from the CLI in another process holds the lease: a clear would delete what
     it is writing, from a scan made before the clear. The lease, not this process's state, decides."""
     ex = binance.adapter.exchange_id

@@ -35,7 +35,12 @@ async def test_order_is_largest_timeframe_first_then_symbols_as_given(redis: Red
     scanner = CandleStatusScanner(cache_of(redis), threshold=60, clock=lambda: NOW)
     results = await scanner.scan(1, ["B", "A"], [Timeframe.M1, Timeframe.D1, Timeframe.H1])
     assert [(r.timeframe.value, r.symbol) for r in results] == [
-        ("1d", "B"), ("1d", "A"), ("1h", "B"), ("1h", "A"), ("1m", "B"), ("1m", "A"),
+        ("1d", "B"),
+        ("1d", "A"),
+        ("1h", "B"),
+        ("1h", "A"),
+        ("1m", "B"),
+        ("1m", "A"),
     ]
 
 

@@ -104,7 +104,9 @@ def create_app(deps: AdminDeps) -> FastAPI:
                 "cachedCount": r.cached_count,
                 "newestOpenTime": r.newest_open_time,
                 "ageMs": None if r.newest_open_time is None else now - r.newest_open_time,
-                "ageIntervals": None if r.newest_open_time is None else round((now - r.newest_open_time) / r.timeframe.ms, 3),
+                "ageIntervals": None
+                if r.newest_open_time is None
+                else round((now - r.newest_open_time) / r.timeframe.ms, 3),
                 "sufficient": r.sufficient,
                 "reason": r.reason,
             }
@@ -125,7 +127,9 @@ def create_app(deps: AdminDeps) -> FastAPI:
             if event:
                 yield ServerSentEvent(raw_data=event.decode())
 
-    @app.post("/api/exchanges/{exchange_id}/warmup/start", status_code=202, tags=["commands"], dependencies=[authorized])
+    @app.post(
+        "/api/exchanges/{exchange_id}/warmup/start", status_code=202, tags=["commands"], dependencies=[authorized]
+    )
     async def start(exchange_id: Served, body: Annotated[StartPayload | None, Body()] = None) -> Data:
         """Start a smart warmup of the monitored symbols; follow it on /warmup/events."""
         return await command("start", _dump(body))

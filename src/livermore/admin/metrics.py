@@ -40,8 +40,10 @@ class WarmupMetrics:
     def __init__(self, adapter: ExchangeAdapter):
         self.registry = CollectorRegistry()
         self.duration = Histogram(
-            "livermore_warmup_duration_seconds", "Wall time of a warmup run",
-            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600), registry=self.registry,
+            "livermore_warmup_duration_seconds",
+            "Wall time of a warmup run",
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=self.registry,
         )
         self.runs = Counter("livermore_warmup_runs", "Warmup runs by final status", ["status"], registry=self.registry)
         self.pairs = Counter(

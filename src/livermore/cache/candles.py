@@ -8,11 +8,12 @@ one script call per chunk of keys, all chunks in one pipeline.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from hashlib import sha1
-from itertools import groupby
 from importlib import resources
+from itertools import groupby
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
@@ -67,7 +68,7 @@ class CandleCache:
             calls.append(("add_candles.lua", [key], args))
         return int(sum(await self._run_scripts(calls)))
 
-    async def _run_scripts(self, calls: list[tuple[str, list[str], list]]) -> list:  # type: ignore[type-arg]
+    async def _run_scripts(self, calls: list[tuple[str, list[str], list[int | bytes]]]) -> list[Any]:
         """EVALSHA every call in one pipeline; after a server restart (NOSCRIPT) load and retry once.
 
         A NOSCRIPT reply means that script did not run, so the retry cannot write twice.
@@ -94,7 +95,9 @@ class CandleCache:
         return int(await self.redis.zcard(exchange_candle_key(exchange_id, symbol, timeframe.value)))
 
     async def newest_open_time(self, exchange_id: int, symbol: str, timeframe: Timeframe) -> int | None:
-        top = await self.redis.zrange(exchange_candle_key(exchange_id, symbol, timeframe.value), -1, -1, withscores=True)
+        top = await self.redis.zrange(
+            exchange_candle_key(exchange_id, symbol, timeframe.value), -1, -1, withscores=True
+        )
         return int(top[0][1]) if top else None
 
     async def get_range(
@@ -103,17 +106,16 @@ class CandleCache:
         """Candles with open time in [start_ms, end_ms], ascending."""
         key = exchange_candle_key(exchange_id, symbol, timeframe.value)
         hi: int | str = "+inf" if end_ms is None else end_ms
-        return [Candle.from_member(m) for m in await self.redis.zrangebyscore(key, start_ms, hi)]
+        members = cast(list[bytes], await self.redis.zrangebyscore(key, start_ms, hi))  # no scores asked
+        return [Candle.from_member(m) for m in members]
 
     async def last_before(self, exchange_id: int, symbol: str, timeframe: Timeframe, before_ms: int) -> Candle | None:
         """The newest cached candle that opened before `before_ms` (the seed for synthetic candles)."""
         key = exchange_candle_key(exchange_id, symbol, timeframe.value)
-        found = await self.redis.zrevrangebyscore(key, f"({before_ms}", "-inf", start=0, num=1)
+        found = cast(list[bytes], await self.redis.zrevrangebyscore(key, f"({before_ms}", "-inf", start=0, num=1))
         return Candle.from_member(found[0]) if found else None
 
-    async def windows(
-        self, exchange_id: int, pairs: Sequence[tuple[str, Timeframe]], depth: int
-    ) -> list[PairWindow]:
+    async def windows(self, exchange_id: int, pairs: Sequence[tuple[str, Timeframe]], depth: int) -> list[PairWindow]:
         """Count, newest open time and newest-`depth` window count of every pair, in one round trip
         (one script call per run of up to `scan_chunk` pairs of one timeframe)."""
         if not pairs:
@@ -146,7 +148,7 @@ def _known(value: int) -> int | None:
     return None if value < 0 else value
 
 
-async def _scan_batches(redis: Redis, pattern: str, size: int = 500):  # type: ignore[no-untyped-def]
+async def _scan_batches(redis: Redis, pattern: str, size: int = 500) -> AsyncIterator[list[bytes]]:
     batch: list[bytes] = []
     async for key in redis.scan_iter(match=pattern, count=size):
         batch.append(key)

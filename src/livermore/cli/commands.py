@@ -8,9 +8,9 @@ import typer
 from redis.asyncio import Redis
 
 from livermore.cli.options import (
-    EXIT_INCOMPLETE,
     DEFAULT_EXCHANGE,
     DEFAULT_TFS,
+    EXIT_INCOMPLETE,
     BaseUrl,
     Exchange,
     ExchangeId,
@@ -36,8 +36,12 @@ from livermore.warmup.store import WarmupStore
 
 
 def scan(
-    symbols: Symbols, exchange: Exchange = DEFAULT_EXCHANGE, exchange_id: ExchangeId = None,
-    timeframes: Timeframes = DEFAULT_TFS, redis_url: RedisUrl = None, json: Json = False,
+    symbols: Symbols,
+    exchange: Exchange = DEFAULT_EXCHANGE,
+    exchange_id: ExchangeId = None,
+    timeframes: Timeframes = DEFAULT_TFS,
+    redis_url: RedisUrl = None,
+    json: Json = False,
 ) -> None:
     """Report which cached pairs are sufficient (count, freshness, holes)."""
     results, _ = _scan(symbols, exchange, exchange_id, timeframes, redis_url, persist=False)
@@ -48,8 +52,12 @@ def scan(
 
 
 def schedule(
-    symbols: Symbols, exchange: Exchange = DEFAULT_EXCHANGE, exchange_id: ExchangeId = None,
-    timeframes: Timeframes = DEFAULT_TFS, redis_url: RedisUrl = None, json: Json = False,
+    symbols: Symbols,
+    exchange: Exchange = DEFAULT_EXCHANGE,
+    exchange_id: ExchangeId = None,
+    timeframes: Timeframes = DEFAULT_TFS,
+    redis_url: RedisUrl = None,
+    json: Json = False,
 ) -> None:
     """Scan, then build and persist the warmup schedule (only the pairs that need candles)."""
     _, built = _scan(symbols, exchange, exchange_id, timeframes, redis_url, persist=True)
@@ -81,8 +89,12 @@ def _scan(
 
 def _result_dict(r: CandleStatusResult) -> dict[str, Any]:
     return {
-        "symbol": r.symbol, "timeframe": r.timeframe.value, "cachedCount": r.cached_count,
-        "newestOpenTime": r.newest_open_time, "sufficient": r.sufficient, "reason": r.reason,
+        "symbol": r.symbol,
+        "timeframe": r.timeframe.value,
+        "cachedCount": r.cached_count,
+        "newestOpenTime": r.newest_open_time,
+        "sufficient": r.sufficient,
+        "reason": r.reason,
     }
 
 
@@ -119,8 +131,10 @@ def warmup(
             async with Redis.from_url(settings.redis_url) as redis:
                 await redis.ping()
                 syms = await resolve_symbols(adapter, symbols, top, quote)
-                service = warmup_for(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]
-                return await warm(service, adapter.exchange_id, syms, tfs, f"warmup {exchange}", None if json else console)
+                service = warmup_for(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]  # checked above
+                return await warm(
+                    service, adapter.exchange_id, syms, tfs, f"warmup {exchange}", None if json else console
+                )
         finally:
             await adapter.close()
 

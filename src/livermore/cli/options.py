@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -21,9 +21,13 @@ T = TypeVar("T")
 console = Console()
 err = Console(stderr=True)
 
-RedisUrl = Annotated[str | None, typer.Option(help="Redis URL (default: LIVERMORE_REDIS_URL or redis://127.0.0.1:6379/0)")]
+RedisUrl = Annotated[
+    str | None, typer.Option(help="Redis URL (default: LIVERMORE_REDIS_URL or redis://127.0.0.1:6379/0)")
+]
 Exchange = Annotated[str, typer.Option(help=", ".join(EXCHANGES))]
-ExchangeId = Annotated[int | None, typer.Option(help="override the exchange id used in key names (1 Coinbase, 2 Binance)")]
+ExchangeId = Annotated[
+    int | None, typer.Option(help="override the exchange id used in key names (1 Coinbase, 2 Binance)")
+]
 BaseUrl = Annotated[str | None, typer.Option(help="REST base URL (e.g. the simulator's)")]
 Symbols = Annotated[str, typer.Option(help="comma-separated symbols, e.g. BTC-USD,ETH-USD")]
 Timeframes = Annotated[str, typer.Option(help="comma-separated timeframes")]
@@ -43,10 +47,10 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_ERROR)
 
 
-def run_async(main: Callable[[], Awaitable[T]]) -> T:
+def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine; known failures become one error line instead of a traceback."""
     try:
-        return asyncio.run(main())  # type: ignore[arg-type]
+        return asyncio.run(main())
     except (RedisError, OSError) as e:
         raise fail(f"Redis is unreachable or failed: {e}") from None
     except (LivermoreError, ValueError) as e:

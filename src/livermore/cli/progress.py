@@ -25,8 +25,12 @@ class ProgressView:
     def __enter__(self) -> ProgressView:
         if self.console.is_terminal:
             self.progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                TimeRemainingColumn(), TextColumn("{task.fields[current]}"), TextColumn("[red]{task.fields[failed]}"),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[current]}"),
+                TextColumn("[red]{task.fields[failed]}"),
                 console=self.console,
             )
             self.progress.start()
@@ -41,9 +45,11 @@ class ProgressView:
         if self.progress is not None and self.task is not None:
             current = f"{stats.current_symbol} {stats.current_timeframe}" if stats.current_symbol else stats.status
             self.progress.update(
-                self.task, total=max(stats.total_pairs, 1),
+                self.task,
+                total=max(stats.total_pairs, 1),
                 completed=stats.done_pairs if stats.total_pairs else 1,
-                current=current, failed=f"{stats.failed_pairs} failed" if stats.failed_pairs else "",
+                current=current,
+                failed=f"{stats.failed_pairs} failed" if stats.failed_pairs else "",
             )
 
     def _line(self, stats: WarmupStats) -> str:
@@ -58,8 +64,12 @@ class ProgressView:
 
 
 async def warm(
-    service: WarmupService, exchange_id: int, symbols: Sequence[str], timeframes: Sequence[Timeframe],
-    title: str, console: Console | None,
+    service: WarmupService,
+    exchange_id: int,
+    symbols: Sequence[str],
+    timeframes: Sequence[Timeframe],
+    title: str,
+    console: Console | None,
 ) -> WarmupStats:
     """One warmup with a live view on `console` (progress bar on a terminal, plain lines otherwise)."""
     with ProgressView(console or Console(quiet=True), title) as view:

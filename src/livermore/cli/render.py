@@ -15,7 +15,9 @@ def scan_table(results: Sequence[CandleStatusResult]) -> Table:
         table.add_column(col)
     for r in results:
         style = "green" if r.sufficient else "yellow"
-        table.add_row(r.symbol, r.timeframe.value, str(r.cached_count), str(r.newest_open_time or "-"), f"[{style}]{r.reason}")
+        table.add_row(
+            r.symbol, r.timeframe.value, str(r.cached_count), str(r.newest_open_time or "-"), f"[{style}]{r.reason}"
+        )
     return table
 
 
@@ -27,7 +29,9 @@ def schedule_table(schedule: WarmupSchedule) -> Table:
     for col in ("symbol", "timeframe", "cached", "target", "reason", "fetch from (ms)"):
         table.add_column(col)
     for e in schedule.entries:
-        table.add_row(e.symbol, e.timeframe.value, str(e.cached_count), str(e.target_count), e.reason, str(e.fetch_from))
+        table.add_row(
+            e.symbol, e.timeframe.value, str(e.cached_count), str(e.target_count), e.reason, str(e.fetch_from)
+        )
     return table
 
 

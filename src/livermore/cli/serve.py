@@ -39,11 +39,15 @@ def serve(
     exchange_id: ExchangeId = None,
     redis_url: RedisUrl = None,
     base_url: BaseUrl = None,
-    host: Annotated[str | None, typer.Option(help="admin web app bind address (default: LIVERMORE_ADMIN_HOST or 127.0.0.1)")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="admin web app bind address (default: LIVERMORE_ADMIN_HOST or 127.0.0.1)")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="admin web app port (default: LIVERMORE_ADMIN_PORT or 8080)")] = None,
     autostart: Annotated[bool, typer.Option(help="run `start` (smart warmup) at boot")] = False,
     symbols: Annotated[str | None, typer.Option(help="seed the monitored set (when empty): A,B,C")] = None,
-    top: Annotated[int | None, typer.Option(help="seed the monitored set (when empty) with the top N by volume")] = None,
+    top: Annotated[
+        int | None, typer.Option(help="seed the monitored set (when empty) with the top N by volume")
+    ] = None,
     quote: Annotated[str, typer.Option(help="quote currency for --top")] = "USDT",
     timeframes: Annotated[str, typer.Option(help="timeframes to keep warm")] = DEFAULT_TFS,
     sub: Sub = None,
@@ -58,8 +62,11 @@ def serve(
     exchange_id_for(exchange, exchange_id)  # an unknown exchange fails here, before anything runs
     settings = settings_for(redis_url, command_sub=sub, admin_host=host, admin_port=port)
     options = ServeOptions(
-        timeframes=tfs, autostart=autostart,
-        seed_symbols=[s for s in (symbols or "").split(",") if s.strip()] or None, seed_top=top, quote=quote,
+        timeframes=tfs,
+        autostart=autostart,
+        seed_symbols=[s for s in (symbols or "").split(",") if s.strip()] or None,
+        seed_top=top,
+        quote=quote,
     )
 
     async def main() -> None:
@@ -77,7 +84,13 @@ def serve(
 
 
 def send(
-    command_type: Annotated[str, typer.Argument(metavar="TYPE", help="start, status, cancel, force-backfill, add-symbol, remove-symbol, bulk-add-symbols, clear-cache")],
+    command_type: Annotated[
+        str,
+        typer.Argument(
+            metavar="TYPE",
+            help="start, status, cancel, force-backfill, add-symbol, remove-symbol, bulk-add-symbols, clear-cache",
+        ),
+    ],
     payload: Annotated[str | None, typer.Option(help='JSON object, e.g. \'{"symbol": "BTCUSDT"}\'')] = None,
     wait: Annotated[bool, typer.Option(help="wait for success/error, not only the ack")] = True,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the reply")] = 60.0,
@@ -101,7 +114,10 @@ def send(
     try:
         replies = asyncio.run(main())
     except TimeoutError:
-        print(f"error: no {'final ' if wait else ''}reply within {timeout:g}s (is `livermore serve` running?)", file=sys.stderr)
+        print(
+            f"error: no {'final ' if wait else ''}reply within {timeout:g}s (is `livermore serve` running?)",
+            file=sys.stderr,
+        )
         raise typer.Exit(1) from None
     if replies[-1].status == "error":
         raise typer.Exit(1)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -101,7 +101,8 @@ class ControlChannel:
                 return
             self._wake.clear()
             while not self._closing and (popped := await self.redis.zpopmin(self.queue)):
-                await _logged(self._execute(Command.model_validate_json(popped[0][0])), "running a command")
+                member = cast(bytes, popped[0][0])  # ZPOPMIN: [(member, score)]
+                await _logged(self._execute(Command.model_validate_json(member)), "running a command")
 
     async def _execute(self, cmd: Command) -> None:
         if self._expired(cmd):
@@ -140,7 +141,9 @@ class ControlChannel:
     async def reply(
         self, correlation_id: str | None, status: ResponseStatus, message: str | None = None, data: Any = None
     ) -> None:
-        response = Response(correlation_id=correlation_id, status=status, message=message, data=data, timestamp=self.clock())
+        response = Response(
+            correlation_id=correlation_id, status=status, message=message, data=data, timestamp=self.clock()
+        )
         await self.redis.publish(self.responses, response.to_json())
 
 

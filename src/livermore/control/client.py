@@ -35,7 +35,9 @@ class ControlClient:
         await self._pubsub.subscribe(self.responses)
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._pubsub is not None:
             await self._pubsub.aclose()
 

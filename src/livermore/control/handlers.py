@@ -99,7 +99,11 @@ class CommandHandlers:
             run = await self.runner.start(symbols, timeframes)
         except WarmupAlreadyRunning as e:
             raise CommandConflict(str(e)) from None
-        data = {"exchangeId": self.ctx.exchange_id, "symbols": len(symbols), "timeframes": [tf.value for tf in timeframes]}
+        data = {
+            "exchangeId": self.ctx.exchange_id,
+            "symbols": len(symbols),
+            "timeframes": [tf.value for tf in timeframes],
+        }
         return Accepted(data, asyncio.ensure_future(_outcome(run)))
 
     async def cancel(self, _: NoPayload) -> Data:

@@ -74,4 +74,6 @@ def parse_command(raw: bytes | str) -> Command:
     try:
         return Command.model_validate(doc)
     except ValidationError as exc:
-        raise BadCommand(f"invalid command: {describe_validation_error(exc)}", cid if isinstance(cid, str) else None) from None
+        raise BadCommand(
+            f"invalid command: {describe_validation_error(exc)}", cid if isinstance(cid, str) else None
+        ) from None

@@ -76,8 +76,15 @@ class RestAdapter:
         self.metrics = AdapterMetrics()
         self.limiter = limiter
         self._http = RestClient(
-            name, client, base_url, limiter, self.metrics, options,
-            is_unknown_symbol=is_unknown_symbol, on_response=on_response, clock=clock,
+            name,
+            client,
+            base_url,
+            limiter,
+            self.metrics,
+            options,
+            is_unknown_symbol=is_unknown_symbol,
+            on_response=on_response,
+            clock=clock,
         )
 
     async def close(self) -> None:

@@ -22,7 +22,7 @@ def _is_unknown_symbol(response: httpx.Response) -> bool:
     if response.status_code != 400:
         return False
     try:
-        return response.json().get("code") == -1121
+        return bool(response.json().get("code") == -1121)
     except ValueError:
         return False
 
@@ -45,8 +45,15 @@ class BinanceAdapter(RestAdapter):
             PUBLIC_WEIGHT_LIMIT, PUBLIC_WEIGHT_WINDOW_S, safety_margin=options.safety_margin, clock=clock
         )
         super().__init__(
-            name, exchange_id, base_url, limiter, options, client,
-            is_unknown_symbol=_is_unknown_symbol, on_response=self._observe_weight, clock=clock,
+            name,
+            exchange_id,
+            base_url,
+            limiter,
+            options,
+            client,
+            is_unknown_symbol=_is_unknown_symbol,
+            on_response=self._observe_weight,
+            clock=clock,
         )
         self.limiter: WeightLimiter = limiter
         self._info: dict[str, Any] | None = None

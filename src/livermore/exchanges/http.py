@@ -143,7 +143,9 @@ class RestClient:
         """One attempt: (response, '') or (None, why it failed before an HTTP answer)."""
         async with self._in_flight:  # acquire inside: a granted request is sent at once, not later
             if self._clock() < self.banned_until:
-                raise ExchangeBannedError(f"{self.name}: banned (HTTP 418) until {self.banned_until:.0f}", self.banned_until)
+                raise ExchangeBannedError(
+                    f"{self.name}: banned (HTTP 418) until {self.banned_until:.0f}", self.banned_until
+                )
             grant = await self.limiter.acquire(weight)
             self.metrics.requests += 1
             self.metrics.weight_used += weight

@@ -7,6 +7,7 @@ Order for every exchange request: latency -> rate rule (429/418, counted) -> inj
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
@@ -15,10 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from livermore.simulator.limits import Verdict
 from livermore.simulator.state import Simulator
 from livermore.simulator.wire.binance import BinanceWire
 from livermore.simulator.wire.coinbase import CoinbaseWire
-from livermore.simulator.limits import Verdict
 
 
 class Wire(Protocol):
@@ -26,7 +27,7 @@ class Wire(Protocol):
 
     def weight(self, request: Request) -> int | None: ...
     def symbol_of(self, request: Request) -> str | None: ...
-    def decorate(self, response: Response, ip: str) -> Response: ...
+    def decorate(self, response: Response, used_weight: int) -> Response: ...
     def not_found(self) -> Response: ...
     def rejected(self, verdict: Verdict) -> Response: ...
     def server_error(self, status: int) -> Response: ...
@@ -45,10 +46,8 @@ async def _hang(request: Request, seconds: float) -> None:
         while (await request.receive())["type"] != "http.disconnect":
             pass
 
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(disconnected(), seconds)
-    except TimeoutError:
-        pass
 
 
 def build_app(sim: Simulator) -> Starlette:

@@ -199,7 +199,9 @@ class Market:
         """A plausible trade count for a candle (0 for an empty one)."""
         if candle.volume == 0:
             return 0
-        return 1 + int(candle.volume * candle.close / 500 * _unit(self._assets[base].key, 6, _TF_INDEX[tf], candle.timestamp))
+        return 1 + int(
+            candle.volume * candle.close / 500 * _unit(self._assets[base].key, 6, _TF_INDEX[tf], candle.timestamp)
+        )
 
     def day_stats(self, base: str, now_ms: int) -> DayStats:
         """Rolling 24h statistics for tickers and product lists (volume varies minute to minute)."""

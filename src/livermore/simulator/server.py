@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from livermore.simulator.state import Simulator, SimulatorConfig
 from livermore.simulator.app import build_app
+from livermore.simulator.state import Simulator, SimulatorConfig
 
 
 @dataclass(frozen=True, slots=True)

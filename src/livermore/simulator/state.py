@@ -15,9 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from livermore.models import Candle, Timeframe
 from livermore.simulator.limits import ClientState, RateRule, TokenBuckets, Verdict, WeightWindows
 from livermore.simulator.market import Market, base_names, make_asset
-from livermore.models import Candle, Timeframe
 
 
 class Faults(BaseModel):

@@ -98,7 +98,9 @@ class WarmupService:
         await self.store.save_schedule(schedule)
         log.info(
             "schedule for exchange %s: %d of %d pairs need fetching",
-            exchange_id, schedule.needs_fetching, schedule.total_pairs,
+            exchange_id,
+            schedule.needs_fetching,
+            schedule.total_pairs,
         )
         return schedule
 
@@ -128,10 +130,18 @@ class WarmupService:
         schedule = self.builder.full_refresh(exchange_id, await self.scan(exchange_id, wanted, timeframes))
         now = self.clock()
         stats = WarmupStats(
-            exchange_id=exchange_id, mode="backfill", status="fetching", started_at=now, updated_at=now,
-            total_symbols=len(wanted), total_pairs=schedule.needs_fetching, policy=self.policy,
+            exchange_id=exchange_id,
+            mode="backfill",
+            status="fetching",
+            started_at=now,
+            updated_at=now,
+            total_symbols=len(wanted),
+            total_pairs=schedule.needs_fetching,
+            policy=self.policy,
         )
-        drain = Drain(PairFetcher(self.adapter, self.cache, exchange_id, self.clock), stats, max_in_flight=self.max_in_flight)
+        drain = Drain(
+            PairFetcher(self.adapter, self.cache, exchange_id, self.clock), stats, max_in_flight=self.max_in_flight
+        )
         await drain.run(EntryList(schedule.entries), schedule.needs_fetching)
         stats.status = "error" if drain.banned else "complete"
         stats.message = str(drain.banned) if drain.banned else None
@@ -141,9 +151,7 @@ class WarmupService:
         stats.progress(now, stats.updated_at)
         return stats
 
-    async def clear_cache(
-        self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None
-    ) -> int:
+    async def clear_cache(self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None) -> int:
         """Delete candle keys; returns how many. Holds the warmup lease while it deletes: refused
         (WarmupAlreadyRunning) while any process runs a warmup of the exchange, whose writes come
         from a scan made before the clear, and no warmup starts until the clear is done."""
@@ -173,16 +181,23 @@ class _Run:
         self.started = time.monotonic()
         now = service.clock()
         self.stats = WarmupStats(
-            exchange_id=exchange_id, started_at=now, updated_at=now, mode="smart",
-            total_symbols=len(self.symbols), policy=service.policy,
+            exchange_id=exchange_id,
+            started_at=now,
+            updated_at=now,
+            mode="smart",
+            total_symbols=len(self.symbols),
+            policy=service.policy,
         )
         self.publisher = StatsPublisher(service.store, interval_s=service.stats_interval_s)
         self.queue = EntryQueue(service.redis, exchange_id, consumer=uuid.uuid4().hex)
         self.fetch_started = now
         self.drain = Drain(
-            PairFetcher(service.adapter, service.cache, exchange_id, service.clock), self.stats,
-            max_in_flight=service.max_in_flight, policy=service.policy,
-            stop_when=lambda: self.cancel.is_set() or self.lost.is_set(), after_batch=self._publish,
+            PairFetcher(service.adapter, service.cache, exchange_id, service.clock),
+            self.stats,
+            max_in_flight=service.max_in_flight,
+            policy=service.policy,
+            stop_when=lambda: self.cancel.is_set() or self.lost.is_set(),
+            after_batch=self._publish,
         )
 
     async def execute(self, timeframes: list[Timeframe]) -> WarmupStats:
@@ -228,7 +243,11 @@ class _Run:
         now = self.s.clock()
         m = self.s.adapter.metrics.as_dict()
         d = {k: m[k] - self.metrics_at_start[k] for k in m}
-        self.stats.rest_calls, self.stats.weight_used, self.stats.retries = d["requests"], d["weight_used"], d["retries"]
+        self.stats.rest_calls, self.stats.weight_used, self.stats.retries = (
+            d["requests"],
+            d["weight_used"],
+            d["retries"],
+        )
         self.stats.throttled, self.stats.banned = d["throttled"], d["banned"]
         self.stats.updated_at = now
         self.stats.progress(self.fetch_started, now)

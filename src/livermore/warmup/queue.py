@@ -8,6 +8,7 @@ Redis, so several worker processes (or machines) can share one schedule without 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -16,6 +17,8 @@ from livermore.keys import warmup_queue_key
 from livermore.warmup.schedule import WarmupScheduleEntry
 
 Claimed = list[tuple[bytes, WarmupScheduleEntry]]
+# XREADGROUP's reply on this client (RESP2, bytes): [[stream, [(id, fields), ...]], ...]
+_ReadReply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
 
 
 class EntryQueue:
@@ -37,7 +40,7 @@ class EntryQueue:
 
     async def claim(self, count: int) -> Claimed:
         """Up to `count` entries nobody has claimed yet, in schedule order."""
-        reply = await self.redis.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=count)
+        reply = cast(_ReadReply, await self.redis.xreadgroup(GROUP, self.consumer, {self.key: ">"}, count=count))
         if not reply:
             return []
         _, messages = reply[0]

@@ -56,7 +56,9 @@ class CandleStatusScanner:
         results = [verdict(w, self.threshold, now) for w in windows]
         log.info(
             "scanned %d pairs of exchange %s: %d sufficient",
-            len(results), exchange_id, sum(r.sufficient for r in results),
+            len(results),
+            exchange_id,
+            sum(r.sufficient for r in results),
         )
         return results
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -40,7 +41,8 @@ class WarmupStore:
         """SET the stats key (no TTL) and PUBLISH the same JSON, in one round trip."""
         payload = stats.to_json()
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(warmup_stats_key(stats.exchange_id), payload).publish(warmup_events_channel(stats.exchange_id), payload)
+            pipe.set(warmup_stats_key(stats.exchange_id), payload)
+            pipe.publish(warmup_events_channel(stats.exchange_id), payload)
             await pipe.execute()
 
     async def stats_events(self, exchange_id: int, poll_s: float = 1.0) -> AsyncIterator[bytes]:
@@ -54,7 +56,7 @@ class WarmupStore:
         try:
             current = await self.redis.get(warmup_stats_key(exchange_id))
             if current:
-                yield current
+                yield cast(bytes, current)  # the client does not decode responses
             while True:
                 message = await pubsub.get_message(timeout=poll_s)
                 yield message["data"] if message else b""

@@ -8,10 +8,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from livermore.simulator.state import Simulator
+from livermore.models import Candle, Timeframe
 from livermore.simulator.limits import Verdict
 from livermore.simulator.market import decimal_str
-from livermore.models import Candle, Timeframe
+from livermore.simulator.state import Simulator
 
 _WEIGHTS = {
     "/api/v3/ping": 1,
@@ -80,7 +80,8 @@ class BinanceWire:
             limit = self.sim.config.weight_limit
             msg = (
                 f"Too much request weight used; current limit is {limit} request weight per "
-                f"{self._interval_num} {self._interval}. Please use WebSocket Streams for live updates to avoid polling the API."
+                f"{self._interval_num} {self._interval}. "
+                "Please use WebSocket Streams for live updates to avoid polling the API."
             )
         return _json({"code": -1003, "msg": msg}, verdict.status, {"Retry-After": str(verdict.retry_after)})
 
@@ -227,9 +228,15 @@ class BinanceWire:
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000000.00000000", "tickSize": tick},
                 {"filterType": "LOT_SIZE", "minQty": step, "maxQty": "9000000.00000000", "stepSize": step},
-                {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
-                 "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
-            ],  # fmt: skip
+                {
+                    "filterType": "NOTIONAL",
+                    "minNotional": "5.00000000",
+                    "applyMinToMarket": True,
+                    "maxNotional": "9000000.00000000",
+                    "applyMaxToMarket": False,
+                    "avgPriceMins": 5,
+                },
+            ],
             "permissions": [],
             "permissionSets": [["SPOT"]],
             "defaultSelfTradePreventionMode": "EXPIRE_MAKER",

@@ -9,10 +9,10 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from livermore.simulator.state import Simulator
+from livermore.models import Timeframe
 from livermore.simulator.limits import Verdict
 from livermore.simulator.market import decimal_str
-from livermore.models import Timeframe
+from livermore.simulator.state import Simulator
 
 PRODUCTS = "/api/v3/brokerage/market/products"
 TIME = "/api/v3/brokerage/time"

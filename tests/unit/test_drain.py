@@ -1,0 +1,91 @@
+"""Drain: every entry is fetched from its `fetch_from` and counted; a failure is recorded and the rest
+go on; a ban stops claiming; `stop_when` is asked before each claim; `after_batch` follows each batch."""
+
+from __future__ import annotations
+
+from livermore.errors import ExchangeBannedError
+from livermore.models import Timeframe
+from livermore.warmup.drain import Drain
+from livermore.warmup.queue import EntryList
+from livermore.warmup.schedule import WarmupScheduleEntry
+from livermore.warmup.stats import Failure, WarmupStats
+
+
+def entry(symbol: str, fetch_from: int = 1000, tf: Timeframe = Timeframe.M5) -> WarmupScheduleEntry:
+    return WarmupScheduleEntry(
+        symbol=symbol, timeframe=tf, cached_count=0, target_count=100, reason="empty", fetch_from=fetch_from
+    )
+
+
+class FakeFetch:
+    """Records each call; raises what `errors` names for a symbol, else writes `len(symbol)` candles."""
+
+    def __init__(self, errors: dict[str, Exception] | None = None):
+        self.errors = errors or {}
+        self.calls: list[tuple[str, Timeframe, int]] = []
+
+    async def __call__(self, symbol: str, timeframe: Timeframe, start_ms: int) -> int:
+        self.calls.append((symbol, timeframe, start_ms))
+        if symbol in self.errors:
+            raise self.errors[symbol]
+        return len(symbol)
+
+
+def drain(fetch: FakeFetch, max_in_flight: int = 1, **kw: object) -> Drain:
+    stats = WarmupStats(exchange_id=1, started_at=0, updated_at=0)
+    return Drain(fetch, stats, max_in_flight, **kw)  # type: ignore[arg-type]
+
+
+async def test_counts_and_failures() -> None:
+    entries = [entry("A", 1), entry("BB", 2, Timeframe.H1), entry("CCC", 3)]
+    fetch = FakeFetch({"BB": ValueError("no such pair")})
+    d = drain(fetch, max_in_flight=3)
+    await d.run(EntryList(entries), len(entries))
+    assert sorted(fetch.calls) == [("A", Timeframe.M5, 1), ("BB", Timeframe.H1, 2), ("CCC", Timeframe.M5, 3)]
+    assert (d.stats.completed_pairs, d.stats.failed_pairs, d.stats.candles_written) == (2, 1, 4)
+    assert d.stats.failures == [Failure(symbol="BB", timeframe="1h", error="no such pair")]
+    assert d.banned is None
+
+
+async def test_ban_stops_claiming() -> None:
+    ban = ExchangeBannedError("418 banned", until_s=99.0)
+    entries = [entry("A"), entry("B"), entry("C"), entry("D")]
+    fetch = FakeFetch({"B": ban})
+    d = drain(fetch)
+    source = EntryList(entries)
+    await d.run(source, len(entries))
+    assert [s for s, _, _ in fetch.calls] == ["A", "B"]
+    assert d.banned is ban and d.stopped()
+    assert (d.stats.completed_pairs, d.stats.failed_pairs) == (1, 1)
+    assert [e.symbol for _, e in await source.claim(10)] == ["C", "D"]  # left unclaimed
+
+
+async def test_stop_when_is_asked_before_each_claim() -> None:
+    fetch = FakeFetch()
+    entries = [entry("A"), entry("B"), entry("C")]
+    d = drain(fetch, stop_when=lambda: len(fetch.calls) >= 2)
+    await d.run(EntryList(entries), len(entries))
+    assert [s for s, _, _ in fetch.calls] == ["A", "B"]
+    never = FakeFetch()
+    await drain(never, stop_when=lambda: True).run(EntryList(entries), len(entries))
+    assert never.calls == []
+
+
+async def test_after_batch_once_per_batch() -> None:
+    seen: list[int] = []
+    fetch = FakeFetch()
+
+    async def after_batch() -> None:
+        seen.append(len(fetch.calls))
+
+    d = drain(fetch, after_batch=after_batch)
+    await d.run(EntryList([entry("A"), entry("B"), entry("C")]), 3)
+    assert seen == [1, 2, 3]
+    assert (d.stats.current_symbol, d.stats.current_timeframe) == ("C", "5m")
+
+
+async def test_no_entries_claims_nothing() -> None:
+    fetch = FakeFetch()
+    source = EntryList([entry("A")])
+    await drain(fetch).run(source, 0)
+    assert fetch.calls == [] and len(await source.claim(5)) == 1

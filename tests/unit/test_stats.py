@@ -1,0 +1,90 @@
+"""WarmupStats: percent and ETA from the observed rate, failures named even when the error has no
+message, and the JSON in the original's field order with ours after it."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from livermore.warmup.stats import Failure, WarmupStats
+
+
+def stats(total: int = 0, completed: int = 0, failed: int = 0, skipped: int = 0) -> WarmupStats:
+    return WarmupStats(
+        exchange_id=1,
+        started_at=0,
+        updated_at=0,
+        total_pairs=total,
+        completed_pairs=completed,
+        failed_pairs=failed,
+        skipped_pairs=skipped,
+    )
+
+
+@pytest.mark.parametrize(
+    ("total", "completed", "failed", "elapsed", "percent", "eta"),
+    [
+        (3, 1, 0, 1000, 33, 2000),
+        (3, 1, 1, 1000, 67, 500),
+        (5, 3, 0, 1000, 60, 667),  # 2 * 1000 / 3 = 666.67
+        (7, 2, 0, 1000, 29, 2500),  # 28.57 %
+        (4, 4, 0, 1000, 100, 0),
+        (4, 0, 0, 1000, 0, None),  # nothing done: no rate yet
+        (4, 2, 0, 0, 50, None),  # no time elapsed
+        (4, 2, 0, -5, 50, None),
+        (0, 0, 0, 1000, 100, None),  # nothing to fetch
+    ],
+)
+def test_progress(total: int, completed: int, failed: int, elapsed: int, percent: int, eta: int | None) -> None:
+    s = stats(total, completed, failed)
+    s.progress(fetch_started_ms=10_000, now=10_000 + elapsed)
+    assert (s.percent_complete, s.eta_ms) == (percent, eta)
+
+
+def test_record_failure() -> None:
+    s = stats(total=3)
+    s.record_failure("BTC-USD", "5m", RuntimeError("boom"))
+    s.record_failure("ETH-USD", "1h", TimeoutError())
+    assert s.failed_pairs == 2
+    assert s.failures == [
+        Failure(symbol="BTC-USD", timeframe="5m", error="boom"),
+        Failure(symbol="ETH-USD", timeframe="1h", error="TimeoutError"),
+    ]
+
+
+def test_scanned_and_done_pairs() -> None:
+    s = stats(total=10, completed=4, failed=2, skipped=7)
+    assert (s.scanned_pairs, s.done_pairs) == (17, 6)
+
+
+def test_json_field_order() -> None:
+    doc = orjson.loads(stats().to_json())
+    assert list(doc) == [
+        # the original's
+        "exchangeId",
+        "status",
+        "mode",
+        "startedAt",
+        "updatedAt",
+        "totalSymbols",
+        "totalPairs",
+        "completedPairs",
+        "skippedPairs",
+        "failedPairs",
+        "percentComplete",
+        "etaMs",
+        "currentSymbol",
+        "currentTimeframe",
+        "failures",
+        # ours
+        "restCalls",
+        "weightUsed",
+        "candlesWritten",
+        "throttled",
+        "banned",
+        "retries",
+        "durationMs",
+        "policy",
+        "message",
+    ]
+    assert (doc["status"], doc["etaMs"], doc["failures"]) == ("scanning", None, [])
