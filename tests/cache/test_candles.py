@@ -57,3 +57,13 @@ async def test_clear_by_scope(redis: Redis) -> None:
     assert await cache.clear(1, timeframe=Timeframe.M5) == 2
     assert await cache.clear(1, symbol="BTC-USD") == 1
     assert await redis.get("unrelated") == b"x"
+
+
+async def test_clear_matches_the_symbol_literally(redis: Redis) -> None:
+    """A symbol with glob characters (or an empty one) deletes its own keys, never its neighbours'."""
+    cache = cache_of(redis)
+    await cache.add_candles(1, [candle(0), candle(0, symbol="ETH-USD")])
+    for symbol in ("*", "", "?TC-USD", "[BE]TC-USD", "BTC-US\\D"):
+        assert await cache.clear(1, symbol=symbol) == 0
+    assert await cache.clear(1, symbol="BTC-USD") == 1
+    assert await redis.exists(exchange_candle_key(1, "ETH-USD", "5m")) == 1

@@ -5,6 +5,7 @@ import sys
 
 import orjson
 import pytest
+import redis
 from typer.testing import CliRunner
 
 from livermore.cli import app
@@ -104,3 +105,14 @@ async def test_warmup_json_report_and_exit_code(redis_server: RedisServer) -> No
         )
         code, report = await warmup("BTCUSDT,NOPEUSDT")
         assert code == 2 and (report["skippedPairs"], report["failedPairs"], report["restCalls"]) == (2, 2, 3)
+
+
+def test_scan_takes_its_chunk_size_from_the_settings(runner: CliRunner, redis_server: RedisServer) -> None:
+    """`livermore scan` once built its cache with a hard-coded chunk; LIVERMORE_SCAN_CHUNK was ignored."""
+    args = ["scan", "--symbols", "A,B,C", "--timeframes", "1h", "--json", "--redis-url", redis_server.url]
+    with redis.Redis.from_url(redis_server.url) as client:
+        assert runner.invoke(app, args).exit_code == 0  # the script is loaded, whatever ran before
+        client.config_resetstat()
+        assert runner.invoke(app, args, env={"LIVERMORE_SCAN_CHUNK": "1"}).exit_code == 0
+        stats = client.info("commandstats")
+    assert sum(v["calls"] for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval")) == 3

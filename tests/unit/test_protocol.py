@@ -73,12 +73,8 @@ def test_symbols_normalised() -> None:
         BulkSymbolsPayload(symbols=[])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Symbol checks min_length before stripping: '  ' becomes '', and clear-cache scope 'symbol' "
-    "then passes symbol '' to CandleCache.clear, whose `symbol or '*'` clears every key of the exchange",
-)
 def test_blank_symbol_refused() -> None:
+    """A blank symbol once became "", and clear-cache of symbol "" cleared every key of the exchange."""
     with pytest.raises(ValidationError):
         ClearCachePayload(scope="symbol", symbol="   ")
 

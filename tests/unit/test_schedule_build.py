@@ -22,9 +22,9 @@ def builder() -> WarmupScheduleBuilder:
 
 
 def result(
-    symbol: str, reason: Reason, count: int = 100, newest: int | None = None, holed: bool = False
+    symbol: str, reason: Reason, count: int = 100, newest: int | None = None, whole: bool = True
 ) -> CandleStatusResult:
-    return CandleStatusResult(symbol, TF, count, newest, reason == "ok", reason, holed)
+    return CandleStatusResult(symbol, TF, count, newest, reason == "ok", reason, whole)
 
 
 def test_window_start() -> None:
@@ -57,9 +57,9 @@ def test_build_schedules_only_insufficient_pairs() -> None:
         (result("TAIL", "stale", newest=WINDOW_START + 3 * TF.ms), WINDOW_START + 3 * TF.ms),
         (result("EDGE", "stale", newest=WINDOW_START), WINDOW_START),
         (result("FAR", "stale", newest=WINDOW_START - TF.ms), WINDOW_START),
-        (result("HOLED", "stale", newest=WINDOW_START + 3 * TF.ms, holed=True), WINDOW_START),
+        (result("HOLED", "stale", newest=WINDOW_START + 3 * TF.ms, whole=False), WINDOW_START),
         (result("EMPTY", "empty", count=0), WINDOW_START),
-        (result("GAP", "gap", newest=TF.floor(NOW), holed=True), WINDOW_START),
+        (result("GAP", "gap", newest=TF.floor(NOW), whole=False), WINDOW_START),
         (result("LOW", "low_count", count=10, newest=TF.floor(NOW)), WINDOW_START),
     ],
     ids=lambda v: v.symbol if isinstance(v, CandleStatusResult) else "",
@@ -78,17 +78,12 @@ def test_full_refresh_schedules_every_pair_from_the_window_start() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a short series (fewer than threshold, not a whole recent listing) is never `holed`, so when it "
-    "is also stale the builder fetches only its tail and the pair is still insufficient after the run",
-)
 @pytest.mark.parametrize(
     "w",
     [
-        # 30 contiguous candles, no known listing time; the tail adds 11 -> 41 < 60
+        # 30 contiguous candles, no known listing time: a tail alone would leave 41 < 60
         PairWindow("SHORT", TF, 30, TF.floor(NOW) - 10 * TF.ms, 30),
-        # a recent listing (10 intervals) holding 9: the hole is never refetched
+        # a recent listing (10 intervals) holding 9: a tail alone would never refetch the hole
         PairWindow("LISTED", TF, 9, TF.floor(NOW) - 10 * TF.ms, 9, TF.floor(NOW) - 19 * TF.ms),
     ],
     ids=["short", "listing-with-hole"],

@@ -21,19 +21,19 @@ def judge(count: int, newest: int | None, window: int, history_start: int | None
 
 
 @pytest.mark.parametrize(
-    ("count", "newest", "window", "reason", "holed"),
+    ("count", "newest", "window", "reason", "whole"),
     [
         (0, None, 0, "empty", False),
-        (100, LAST_CLOSED - TF.ms, 60, "stale", False),
+        (100, LAST_CLOSED - TF.ms, 60, "stale", True),
         (30, LAST_CLOSED, 30, "low_count", False),
-        (100, LAST_CLOSED, 59, "gap", True),
-        (100, LAST_CLOSED, 60, "ok", False),
-        (60, OPEN, 60, "ok", False),
+        (100, LAST_CLOSED, 59, "gap", False),
+        (100, LAST_CLOSED, 60, "ok", True),
+        (60, OPEN, 60, "ok", True),
     ],
 )
-def test_each_reason(count: int, newest: int | None, window: int, reason: str, holed: bool) -> None:
+def test_each_reason(count: int, newest: int | None, window: int, reason: str, whole: bool) -> None:
     r = judge(count, newest, window)
-    assert (r.reason, r.sufficient, r.holed) == (reason, reason == "ok", holed)
+    assert (r.reason, r.sufficient, r.whole) == (reason, reason == "ok", whole)
     assert (r.symbol, r.timeframe, r.cached_count, r.newest_open_time) == ("BTC-USD", TF, count, newest)
 
 
@@ -52,6 +52,9 @@ def test_recent_listing_whole_is_ok_with_a_hole_is_low_count() -> None:
     assert judge(10, LAST_CLOSED, 10, history_start=first - TF.ms).reason == "low_count"
 
 
-def test_stale_pair_with_a_hole_is_flagged_holed() -> None:
-    r = judge(100, LAST_CLOSED - 5 * TF.ms, 58)
-    assert (r.reason, r.sufficient, r.holed) == ("stale", False, True)
+def test_a_stale_pair_is_whole_only_without_a_hole_and_with_enough_candles() -> None:
+    """`whole` tells the builder a tail fetch is enough; a hole or a short series needs the window."""
+    assert judge(100, LAST_CLOSED - 5 * TF.ms, 58).whole is False
+    assert judge(30, LAST_CLOSED - 5 * TF.ms, 30).whole is False
+    listed = LAST_CLOSED - 14 * TF.ms  # a recent listing, every interval held: whole
+    assert judge(10, LAST_CLOSED - 5 * TF.ms, 10, history_start=listed).whole is True

@@ -135,12 +135,20 @@ class CandleCache:
         ]
 
     async def clear(self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None) -> int:
-        """Delete candle keys by SCAN (never KEYS); returns how many keys were deleted."""
-        pattern = exchange_candle_key(exchange_id, symbol or "*", timeframe.value if timeframe else "*")
+        """Delete candle keys by SCAN (never KEYS); returns how many keys were deleted. A symbol is
+        matched literally: glob characters in it (`*`, `?`, `[`) never widen what is deleted."""
+        pattern = exchange_candle_key(
+            exchange_id, "*" if symbol is None else _glob_literal(symbol), timeframe.value if timeframe else "*"
+        )
         deleted = 0
         async for batch in _scan_batches(self.redis, pattern):
             deleted += int(await self.redis.unlink(*batch))
         return deleted
+
+
+def _glob_literal(text: str) -> str:
+    """`text` as a SCAN MATCH pattern that matches only itself."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 def _known(value: int) -> int | None:

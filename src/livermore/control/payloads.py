@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from livermore.models import Timeframe
 from livermore.warmup.symbols import normalize_symbol
 
-Symbol = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(normalize_symbol)]
+
+def _normalized(value: object) -> object:
+    return normalize_symbol(value) if isinstance(value, str) else value
+
+
+# Normalised first, so that the length is checked on what is used ("  " is refused, not "").
+Symbol = Annotated[str, BeforeValidator(_normalized), Field(min_length=1, max_length=40)]
 
 
 class _Payload(BaseModel):

@@ -25,7 +25,9 @@ class CandleStatusResult:
     newest_open_time: int | None
     sufficient: bool
     reason: Reason
-    holed: bool = False  # the cached newest candles have a hole (whatever else is wrong)
+    # Up to its newest candle the cache is enough (the newest `threshold` contiguous, or the whole
+    # history of a recent listing): fetching only the tail makes a stale pair sufficient again.
+    whole: bool = False
 
 
 class CandleStatusScanner:
@@ -67,18 +69,20 @@ def verdict(w: PairWindow, threshold: int, now: int) -> CandleStatusResult:
     """The pure rule behind a scan: what one key's window says about its pair at `now`."""
     tf = w.timeframe
     holed = w.window_count < min(w.cached_count, threshold)
+    long_enough = w.cached_count >= threshold or _whole_history(w)
     reason: Reason
     if w.newest_open_time is None:
         reason = "empty"
     elif w.newest_open_time < tf.floor(now) - tf.ms:
         reason = "stale"
-    elif w.cached_count < threshold and not _whole_history(w):
+    elif not long_enough:
         reason = "low_count"
     elif holed:
         reason = "gap"
     else:
         reason = "ok"
-    return CandleStatusResult(w.symbol, tf, w.cached_count, w.newest_open_time, reason == "ok", reason, holed)
+    whole = long_enough and not holed
+    return CandleStatusResult(w.symbol, tf, w.cached_count, w.newest_open_time, reason == "ok", reason, whole)
 
 
 def _whole_history(w: PairWindow) -> bool:

@@ -96,6 +96,6 @@ class WarmupScheduleBuilder:
         """
         window_start = self.window_start(r.timeframe, now)
         newest = r.newest_open_time
-        if r.reason == "stale" and not r.holed and newest is not None and newest >= window_start:
+        if r.reason == "stale" and r.whole and newest is not None and newest >= window_start:
             return newest
         return window_start
