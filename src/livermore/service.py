@@ -55,8 +55,8 @@ def scanner_for(redis: Redis, settings: Settings, *, clock: Callable[[], int] = 
     return CandleStatusScanner(candle_cache(redis, settings), threshold=settings.min_candle_threshold, clock=clock)
 
 
-def builder_for(settings: Settings) -> WarmupScheduleBuilder:
-    return WarmupScheduleBuilder(target=settings.default_candle_target)
+def builder_for(settings: Settings, *, clock: Callable[[], int] = now_ms) -> WarmupScheduleBuilder:
+    return WarmupScheduleBuilder(target=settings.default_candle_target, clock=clock)
 
 
 def warmup_for(
@@ -70,9 +70,8 @@ def warmup_for(
     return WarmupService(
         redis,
         adapter,
-        candle_cache(redis, settings),
-        threshold=settings.min_candle_threshold,
-        target=settings.default_candle_target,
+        scanner_for(redis, settings, clock=clock),
+        builder_for(settings, clock=clock),
         max_in_flight=settings.max_in_flight,
         lock_ttl_s=settings.lock_ttl_s,
         stats_interval_s=settings.stats_interval_s,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -29,7 +30,9 @@ from livermore.cli.options import (
 )
 from livermore.cli.progress import warm
 from livermore.cli.render import failures_table, reports_table, scan_table, schedule_table
+from livermore.config import Settings
 from livermore.exchanges import ExchangeAdapter
+from livermore.models import Timeframe
 from livermore.service import adapter_for, builder_for, scanner_for, warmup_for
 from livermore.warmup import CandleStatusResult, WarmupSchedule, WarmupStats
 from livermore.warmup.store import WarmupStore
@@ -44,7 +47,13 @@ def scan(
     json: Json = False,
 ) -> None:
     """Report which cached pairs are sufficient (count, freshness, holes)."""
-    results, _ = _scan(symbols, exchange, exchange_id, timeframes, redis_url, persist=False)
+    query = _query(symbols, exchange, exchange_id, timeframes, redis_url)
+
+    async def main() -> list[CandleStatusResult]:
+        async with Redis.from_url(query.settings.redis_url) as redis:
+            return await query.scan(redis)
+
+    results = run_async(main)
     if json:
         print_json([_result_dict(r) for r in results])
     else:
@@ -60,31 +69,41 @@ def schedule(
     json: Json = False,
 ) -> None:
     """Scan, then build and persist the warmup schedule (only the pairs that need candles)."""
-    _, built = _scan(symbols, exchange, exchange_id, timeframes, redis_url, persist=True)
-    assert built is not None
+    query = _query(symbols, exchange, exchange_id, timeframes, redis_url)
+
+    async def main() -> WarmupSchedule:
+        async with Redis.from_url(query.settings.redis_url) as redis:
+            built = builder_for(query.settings).build(query.exchange_id, await query.scan(redis))
+            await WarmupStore(redis).save_schedule(built)
+            return built
+
+    built = run_async(main)
     if json:
         print_json(built.to_dict())
     else:
         console.print(schedule_table(built))
 
 
-def _scan(
-    symbols: str, exchange: str, exchange_id: int | None, timeframes: str, redis_url: str | None, *, persist: bool
-) -> tuple[list[CandleStatusResult], WarmupSchedule | None]:
-    """The scan step of `scan` and `schedule`; with `persist`, also build and save the schedule."""
-    settings, syms, tfs = settings_for(redis_url), parse_symbols(symbols), parse_timeframes(timeframes)
-    eid = exchange_id_for(exchange, exchange_id)
+@dataclass(frozen=True)
+class _PairsQuery:
+    """What `scan` and `schedule` were asked about, parsed."""
 
-    async def main() -> tuple[list[CandleStatusResult], WarmupSchedule | None]:
-        async with Redis.from_url(settings.redis_url) as redis:
-            results = await scanner_for(redis, settings).scan(eid, syms, tfs)
-            if not persist:
-                return results, None
-            built = builder_for(settings).build(eid, results)
-            await WarmupStore(redis).save_schedule(built)
-            return results, built
+    settings: Settings
+    exchange_id: int
+    symbols: list[str]
+    timeframes: list[Timeframe]
 
-    return run_async(main)
+    async def scan(self, redis: Redis) -> list[CandleStatusResult]:
+        return await scanner_for(redis, self.settings).scan(self.exchange_id, self.symbols, self.timeframes)
+
+
+def _query(symbols: str, exchange: str, exchange_id: int | None, timeframes: str, redis_url: str | None) -> _PairsQuery:
+    return _PairsQuery(
+        settings_for(redis_url),
+        exchange_id_for(exchange, exchange_id),
+        parse_symbols(symbols),
+        parse_timeframes(timeframes),
+    )
 
 
 def _result_dict(r: CandleStatusResult) -> dict[str, Any]:

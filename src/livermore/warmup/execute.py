@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Literal
 
 from redis.asyncio import Redis
@@ -36,42 +37,36 @@ log = logging.getLogger(__name__)
 ProgressSink = Callable[[WarmupStats], None]
 
 
+@dataclass
 class WarmupService:
     """Fills only what the cache lacks. Concurrency is governed by the adapter's rate limiter (up to
     `max_in_flight` requests in flight), not by a fixed batch; `policy="seed"` keeps the original's
-    batches of 5 and 1 s pause so both can be measured on the same exchange."""
+    batches of 5 and 1 s pause so both can be measured on the same exchange.
 
-    def __init__(
-        self,
-        redis: Redis,
-        adapter: ExchangeAdapter,
-        cache: CandleCache,
-        *,
-        threshold: int,
-        target: int,
-        max_in_flight: int,
-        lock_ttl_s: float,
-        stats_interval_s: float,
-        policy: WarmupPolicy = "smart",
-        clock: Callable[[], int] = now_ms,
-    ):
-        """
-        :param threshold: a pair with fewer cached candles is fetched (the scanner's rule).
-        :param target: how many of the newest intervals a fetch fills.
-        :param lock_ttl_s: a killed run's lease frees itself after this long.
-        :param stats_interval_s: progress is written at most this often.
-        """
-        self.redis = redis
-        self.adapter = adapter
-        self.cache = cache
-        self.max_in_flight = max_in_flight
-        self.lock_ttl_s = lock_ttl_s
-        self.stats_interval_s = stats_interval_s
-        self.policy = policy
-        self.clock = clock
-        self.scanner = CandleStatusScanner(cache, threshold=threshold, clock=clock)
-        self.builder = WarmupScheduleBuilder(target=target, clock=clock)
-        self.store = WarmupStore(redis)
+    :param scanner: judges the cache (its threshold decides what is fetched); its cache is written.
+    :param builder: turns verdicts into a schedule (its target is how many intervals a fetch fills).
+    :param lock_ttl_s: a killed run's lease frees itself after this long.
+    :param stats_interval_s: progress is written at most this often.
+    """
+
+    redis: Redis
+    adapter: ExchangeAdapter
+    scanner: CandleStatusScanner
+    builder: WarmupScheduleBuilder
+    _: KW_ONLY
+    max_in_flight: int
+    lock_ttl_s: float
+    stats_interval_s: float
+    policy: WarmupPolicy = "smart"
+    clock: Callable[[], int] = now_ms
+    store: WarmupStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = WarmupStore(self.redis)
+
+    @property
+    def cache(self) -> CandleCache:
+        return self.scanner.cache
 
     async def is_running(self, exchange_id: int) -> bool:
         """Whether any process holds the warmup lease of this exchange right now."""
