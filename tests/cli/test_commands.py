@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-import asyncio
-import sys
+from asyncio.subprocess import PIPE
 
 import orjson
 import pytest
@@ -11,6 +10,7 @@ from typer.testing import CliRunner
 from livermore.cli import app
 from livermore.embedded import RedisServer, free_port
 from livermore.simulator import SimulatorConfig, serve_simulator
+from tests.support.processes import livermore
 
 
 @pytest.fixture
@@ -57,25 +57,8 @@ async def test_warmup_json_report_and_exit_code(redis_server: RedisServer) -> No
     async with serve_simulator(SimulatorConfig(exchange="binance", symbols=3)) as sim:
 
         async def warmup(symbols: str) -> tuple[int, dict[str, object]]:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "livermore",
-                "warmup",
-                "--exchange",
-                "binance",
-                "--base-url",
-                sim.base_url,
-                "--redis-url",
-                redis_server.url,
-                "--symbols",
-                symbols,
-                "--timeframes",
-                "1h,5m",
-                "--json",
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-            )
+            args = ["warmup", "--base-url", sim.base_url, "--redis-url", redis_server.url, "--symbols", symbols]
+            proc = await livermore(*args, "--timeframes", "1h,5m", "--json", stdout=PIPE)
             out, _ = await proc.communicate()
             return proc.returncode or 0, orjson.loads(out)
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
+from asyncio.subprocess import PIPE
 
 from redis.asyncio import Redis
 
@@ -13,6 +12,7 @@ from livermore.embedded import RedisServer, free_port
 from livermore.simulator import SimulatorConfig, serve_simulator
 from livermore.warmup.store import WarmupStore
 from livermore.warmup.symbols import MonitoredSymbols
+from tests.support.processes import livermore
 
 BINANCE = 2
 
@@ -22,26 +22,11 @@ async def test_sigterm_cancels_the_running_warmup_at_an_entry_boundary_and_exits
 ) -> None:
     config = SimulatorConfig(exchange="binance", symbols=8, latency_ms=(200.0, 200.0))
     async with serve_simulator(config) as sim:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "livermore",
-            "serve",
-            "--redis-url",
-            redis_server.url,
-            "--base-url",
-            sim.base_url,
-            "--port",
-            str(free_port()),
-            "--top",
-            "4",
-            "--timeframes",
-            "1h,5m",
-            "--autostart",
-            env={k: v for k, v in os.environ.items() if k != "LIVERMORE_ADMIN_TOKEN"}
-            | {"LIVERMORE_MAX_IN_FLIGHT": "1"},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
+        proc = await livermore(
+            *("serve", "--redis-url", redis_server.url, "--base-url", sim.base_url, "--port", str(free_port())),
+            *("--top", "4", "--timeframes", "1h,5m", "--autostart"),
+            env={"LIVERMORE_ADMIN_TOKEN": None, "LIVERMORE_MAX_IN_FLIGHT": "1"},
+            stdout=PIPE,
         )
         try:
             async with asyncio.timeout(30):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 
 import httpx
 import orjson
@@ -18,7 +16,9 @@ from livermore.keys import exchange_candle_key, warmup_events_channel, warmup_lo
 from livermore.models import Timeframe
 from livermore.service import warmup_for
 from livermore.simulator import Simulator, SimulatorConfig
+from livermore.warmup import WarmupStats
 from tests.support.candles import cache_of
+from tests.support.processes import livermore
 from tests.support.warmup_world import SETTINGS, TFS, Env, make_env
 
 
@@ -122,30 +122,7 @@ async def test_stats_have_every_field_and_end_complete(binance: Env) -> None:
             if msg is not None:
                 seen.append(orjson.loads(msg["data"])["status"])
     stats = orjson.loads(await binance.redis.get(warmup_stats_key(binance.adapter.exchange_id)))
-    assert set(stats) >= {
-        "exchangeId",
-        "status",
-        "mode",
-        "startedAt",
-        "updatedAt",
-        "totalSymbols",
-        "totalPairs",
-        "completedPairs",
-        "skippedPairs",
-        "failedPairs",
-        "percentComplete",
-        "etaMs",
-        "currentSymbol",
-        "currentTimeframe",
-        "failures",
-        "restCalls",
-        "candlesWritten",
-        "throttled",
-        "banned",
-        "retries",
-        "durationMs",
-        "policy",
-    }
+    assert list(stats) == list(WarmupStats.model_validate(stats).to_dict())  # every field (order pinned in unit/)
     assert (stats["status"], stats["percentComplete"], stats["completedPairs"]) == ("complete", 100, 12)
     assert seen[0] == "scanning" and "fetching" in seen and seen[-1] == "complete"
     assert await binance.redis.ttl(warmup_stats_key(binance.adapter.exchange_id)) == -1
@@ -160,25 +137,11 @@ async def test_cancel_stops_at_an_entry_boundary(binance: Env) -> None:
 
 async def test_kill_9_midway_then_rerun_completes_without_duplicates(binance: Env, redis_server: RedisServer) -> None:
     binance.sim.set_faults(latency_ms=(30, 60))
-    env = {**os.environ, "LIVERMORE_MAX_IN_FLIGHT": "2", "LIVERMORE_LOCK_TTL_S": "2"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "livermore",
-        "warmup",
-        "--exchange",
-        "binance",
-        "--base-url",
-        binance.base_url,
-        "--redis-url",
-        redis_server.url,
-        "--symbols",
-        ",".join(binance.symbols),
-        "--timeframes",
-        "1h,5m,1m",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+    symbols = ",".join(binance.symbols)
+    proc = await livermore(
+        *("warmup", "--base-url", binance.base_url, "--redis-url", redis_server.url, "--symbols", symbols),
+        *("--timeframes", "1h,5m,1m"),
+        env={"LIVERMORE_MAX_IN_FLIGHT": "2", "LIVERMORE_LOCK_TTL_S": "2"},
     )
     keys: list[bytes] = []
     for _ in range(400):  # wait until it has written some pairs, but not all
