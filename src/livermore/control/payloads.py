@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from livermore.models import Timeframe
 from livermore.warmup.symbols import normalize_symbol
 
-
-def _normalized(value: object) -> object:
-    return normalize_symbol(value) if isinstance(value, str) else value
-
-
-# Normalised first, so that the length is checked on what is used ("  " is refused, not "").
-Symbol = Annotated[str, BeforeValidator(_normalized), Field(min_length=1, max_length=40)]
+# Stripped before its length is checked: "  " is refused, never used as "" (which once cleared a whole cache).
+Symbol = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), AfterValidator(normalize_symbol)
+]
 
 
 class _Payload(BaseModel):
