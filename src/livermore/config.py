@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     http_timeout_s: float = Field(10.0, gt=0)
     max_retries: int = Field(5, ge=0, description="retries of a failed request (5xx, timeout, garbage)")
     backoff_base_s: float = Field(0.25, ge=0, description="first retry delay; doubles, jittered 50-150%")
+    request_deadline_s: float = Field(
+        300.0, gt=0, description="one REST request gives up after this long (HTTP 429 pauses included)"
+    )
     coinbase_rate_per_s: float = Field(10.0, gt=0)
     lock_ttl_s: float = Field(30.0, gt=0, description="a killed warmup's lease frees itself after this")
     stats_interval_s: float = Field(0.25, ge=0, description="stats are written at most this often")

@@ -3,6 +3,7 @@ the base of every camelCase JSON document we write."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -77,9 +78,49 @@ SCAN_TIMEFRAME_ORDER: tuple[Timeframe, ...] = (
 )
 
 
-def _js_number(x: float) -> float | int:
-    """Render like JavaScript's JSON.stringify: integral floats without '.0'."""
-    return int(x) if float(x).is_integer() and abs(x) < 2**53 else x
+def js_number(x: float) -> str:
+    """`x` as JavaScript writes it (Number::toString, which JSON.stringify uses; NaN and ±Infinity as `null`).
+
+    Same shortest round-trip digits as Python's repr, laid out by the ECMAScript rules: plain decimals
+    for 1e-6 <= |x| < 1e21 (`0.00000999`, `10000000000000000`, `50000`), exponent form outside
+    (`1e-7`, `1.5e+21`), and -0 as `0`.
+    """
+    x = float(x)
+    if x == 0:
+        return "0"
+    if not math.isfinite(x):
+        return "null"
+    r = repr(x)
+    mantissa, _, exponent = r.partition("e")
+    if not exponent:  # repr is positional for 1e-4 <= |x| < 1e16, as JS is, apart from a trailing ".0"
+        return r[:-2] if r.endswith(".0") else r
+    sign = ""
+    if mantissa[0] == "-":
+        sign, mantissa = "-", mantissa[1:]
+    digits = mantissa.replace(".", "")  # repr's mantissa: no leading or trailing zeros
+    n = int(exponent) + 1  # the value is 0.<digits> x 10**n
+    if -6 < n <= 0:
+        return f"{sign}0.{'0' * -n}{digits}"
+    if 0 < n <= 21:  # here n >= 17 >= len(digits): a whole number
+        return f"{sign}{digits}{'0' * (n - len(digits))}"
+    return f"{sign}{mantissa}e{'+' if n > 0 else '-'}{abs(n - 1)}"
+
+
+def _json_number(x: float) -> float | int | orjson.Fragment:
+    """`x` for orjson.dumps so that it writes what JSON.stringify writes.
+
+    orjson already writes JavaScript's digits and layout from 1e-5 to 1e16 except for whole numbers
+    (`50000.0`), which become ints here; below 1e-5 and from 1e16 it uses exponents where JS does
+    not, so those (rare) values get js_number's text. The common case stays a compare and a call.
+    """
+    if 1e-5 <= x < 1e16 or -1e16 < x <= -1e-5:
+        try:
+            return int(x) if x.is_integer() else x
+        except AttributeError:  # an int where a float belongs (int.is_integer is Python 3.12+)
+            return int(x)
+    if x == 0:
+        return 0
+    return orjson.Fragment(js_number(x))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +141,11 @@ class Candle:
         """The sorted-set member, byte-compatible with the original (key order, JS numbers)."""
         doc: dict[str, Any] = {
             "timestamp": self.timestamp,
-            "open": _js_number(self.open),
-            "high": _js_number(self.high),
-            "low": _js_number(self.low),
-            "close": _js_number(self.close),
-            "volume": _js_number(self.volume),
+            "open": _json_number(self.open),
+            "high": _json_number(self.high),
+            "low": _json_number(self.low),
+            "close": _json_number(self.close),
+            "volume": _json_number(self.volume),
             "symbol": self.symbol,
             "timeframe": self.timeframe.value,
         }

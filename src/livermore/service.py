@@ -34,7 +34,12 @@ log = logging.getLogger(__name__)
 
 def client_options(settings: Settings) -> ClientOptions:
     return ClientOptions(
-        retry=RetryPolicy(settings.max_retries, settings.backoff_base_s, settings.max_in_flight),
+        retry=RetryPolicy(
+            settings.max_retries,
+            settings.backoff_base_s,
+            settings.max_in_flight,
+            give_up_after_s=settings.request_deadline_s,
+        ),
         timeout_s=settings.http_timeout_s,
         safety_margin=settings.safety_margin,
     )
@@ -72,6 +77,7 @@ def warmup_for(
         adapter,
         scanner_for(redis, settings, clock=clock),
         builder_for(settings, clock=clock),
+        SymbolCatalog(adapter, ttl_s=settings.symbol_catalog_ttl_s),
         max_in_flight=settings.max_in_flight,
         lock_ttl_s=settings.lock_ttl_s,
         stats_interval_s=settings.stats_interval_s,
@@ -130,13 +136,9 @@ def assemble(
     """Wire one exchange's serving parts from Settings."""
     exchange_id = adapter.exchange_id
     metrics = WarmupMetrics(adapter)
-    runner = WarmupRunner(warmup_for(redis, adapter, settings), exchange_id, metrics.observe)
-    context = ExchangeContext(
-        exchange_id,
-        list(timeframes),
-        MonitoredSymbols(redis, exchange_id),
-        SymbolCatalog(adapter, ttl_s=settings.symbol_catalog_ttl_s),
-    )
+    warmup = warmup_for(redis, adapter, settings)
+    runner = WarmupRunner(warmup, exchange_id, metrics.observe)
+    context = ExchangeContext(exchange_id, list(timeframes), MonitoredSymbols(redis, exchange_id), warmup.catalog)
     handlers = CommandHandlers(context, runner)
     closing = asyncio.Event()
     app = create_app(AdminDeps(handlers, metrics, token, adapter.name, closing=closing))

@@ -95,7 +95,7 @@ async def test_start_over_http_warms_everything_and_feeds_stats_schedule_meter_a
     assert all(c["sufficient"] and 0 <= c["ageIntervals"] < 2 for c in meter["cells"])
 
     metrics = (await http.get("/metrics")).text
-    assert 'livermore_warmup_runs_total{status="complete"} 1.0' in metrics
+    assert 'livermore_warmup_runs_total{outcome="complete"} 1.0' in metrics
     assert f'livermore_warmup_pairs_total{{outcome="completed"}} {float(PAIRS)}' in metrics
     assert "livermore_warmup_duration_seconds_count 1.0" in metrics
     for name in ("rest_requests", "rest_weight_used", "rest_throttled", "rest_banned"):
@@ -109,7 +109,7 @@ async def test_second_start_conflicts(http: httpx.AsyncClient, world: World, red
     assert again.status_code == 409 and "already running" in again.json()["detail"]
     assert (await http.post(api(world, "/warmup/cancel"), headers=AUTH)).status_code == 200
     stats = await finished_stats(redis, world.exchange_id)
-    assert (stats.status, stats.message) == ("error", "cancelled")
+    assert (stats.status, stats.outcome) == ("error", "cancelled")
     assert (await http.post(api(world, "/warmup/cancel"), headers=AUTH)).status_code == 409
 
 

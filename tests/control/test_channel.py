@@ -66,6 +66,18 @@ async def test_start_warms_every_monitored_pair_and_replies_with_the_report(
     assert status["stats"]["completedPairs"] == PAIRS
 
 
+async def test_a_run_with_failed_pairs_is_answered_error_with_its_report(
+    client: ControlClient, world: World, redis: Redis
+) -> None:
+    """A monitored symbol the exchange delisted fails its pairs: the run is `failed`, not a success."""
+    await MonitoredSymbols(redis, world.exchange_id).add(["GONEUSDT"])
+    replies = await statuses(client, "start")
+    assert [r.status for r in replies] == ["ack", "error"]
+    assert replies[-1].message.startswith("warmup ended failed: 2 of 8 pairs failed")
+    report = replies[-1].data
+    assert (report["outcome"], report["completedPairs"], report["failedPairs"]) == ("failed", PAIRS, len(TIMEFRAMES))
+
+
 async def test_second_start_is_refused_and_status_answers_while_a_warmup_runs(
     client: ControlClient, world: World
 ) -> None:
@@ -94,7 +106,8 @@ async def test_cancel_stops_a_running_warmup_at_an_entry_boundary(
     assert final.status == "error" and "cancelled" in final.message
     assert final.data["completedPairs"] < PAIRS
     stats = orjson.loads(await redis.get(warmup_stats_key(world.exchange_id)))
-    assert (stats["status"], stats["message"]) == ("error", "cancelled")
+    assert (stats["status"], stats["outcome"]) == ("error", "cancelled")
+    assert stats["message"].startswith("cancelled by an operator; ")
 
     nothing = await client.request("cancel")
     assert nothing.status == "error" and nothing.message == "no warmup is running"

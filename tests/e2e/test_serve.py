@@ -17,7 +17,7 @@ from tests.support.processes import livermore
 BINANCE = 2
 
 
-async def test_sigterm_cancels_the_running_warmup_at_an_entry_boundary_and_exits_cleanly(
+async def test_sigterm_interrupts_the_running_warmup_at_an_entry_boundary_and_exits_cleanly(
     redis: Redis, redis_server: RedisServer
 ) -> None:
     config = SimulatorConfig(exchange="binance", symbols=8, latency_ms=(200.0, 200.0))
@@ -47,5 +47,6 @@ async def test_sigterm_cancels_the_running_warmup_at_an_entry_boundary_and_exits
     assert len(await MonitoredSymbols(redis, BINANCE).all()) == 4
     stats = await WarmupStore(redis).load_stats(BINANCE)
     assert stats is not None
-    assert (stats.status, stats.message) == ("error", "cancelled")
+    assert (stats.status, stats.outcome) == ("error", "interrupted")
+    assert (stats.message or "").startswith("the service shut down; ")
     assert stats.done_pairs < 8

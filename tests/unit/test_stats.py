@@ -6,12 +6,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from livermore.warmup.stats import Failure, WarmupStats
+from livermore.warmup.stats import Failure, Outcome, WarmupStats
 
 
 def stats(total: int = 0, completed: int = 0, failed: int = 0, skipped: int = 0) -> WarmupStats:
     return WarmupStats(
         exchange_id=1,
+        status="fetching",
         started_at=0,
         updated_at=0,
         total_pairs=total,
@@ -39,6 +40,29 @@ def test_progress(total: int, completed: int, failed: int, elapsed: int, percent
     s = stats(total, completed, failed)
     s.progress(fetch_started_ms=10_000, now=10_000 + elapsed)
     assert (s.percent_complete, s.eta_ms) == (percent, eta)
+
+
+def test_percent_is_0_while_scanning_and_100_once_an_empty_schedule_exists() -> None:
+    """The original's admin showed "Scanning | 100%" while nothing was known yet."""
+    s = stats()
+    s.status = "scanning"
+    s.progress(fetch_started_ms=0, now=1000)
+    assert s.percent_complete == 0
+    s.status = "fetching"
+    s.progress(fetch_started_ms=0, now=1000)
+    assert s.percent_complete == 100
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [("complete", "complete"), ("cancelled", "error"), ("interrupted", "error"), ("failed", "error")],
+)
+def test_end_keeps_the_originals_status_and_says_the_outcome(outcome: Outcome, status: str) -> None:
+    s = stats(total=2, completed=1)
+    s.current_symbol, s.current_timeframe = "BTC-USD", "5m"
+    assert s.running
+    s.end(outcome, "why")
+    assert (s.status, s.outcome, s.message, s.current_symbol, s.running) == (status, outcome, "why", None, False)
 
 
 def test_record_failure() -> None:
@@ -85,6 +109,7 @@ def test_json_field_order() -> None:
         "retries",
         "durationMs",
         "policy",
+        "outcome",
         "message",
     ]
-    assert (doc["status"], doc["etaMs"], doc["failures"]) == ("scanning", None, [])
+    assert (doc["status"], doc["etaMs"], doc["failures"], doc["outcome"]) == ("fetching", None, [], None)

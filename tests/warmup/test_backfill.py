@@ -17,9 +17,9 @@ async def test_backfill_fetches_the_newest_n_whatever_the_cache_holds(binance: E
     await binance.service.run(ex, binance.symbols, TFS)  # the cache is full and fresh
     before = binance.adapter.metrics.requests
     report = await service.backfill(ex, [binance.symbols[0], "NOPEUSDT"], [Timeframe.H1, Timeframe.M5])
-    assert (report.mode, report.status) == ("backfill", "complete")
+    assert (report.mode, report.status, report.outcome) == ("backfill", "error", "failed")
     assert (report.total_pairs, report.completed_pairs, report.failed_pairs) == (4, 2, 2)
-    assert binance.adapter.metrics.requests - before == 4  # fetched again: brute force, by design
-    assert {f.symbol for f in report.failures} == {"NOPEUSDT"}
+    assert binance.adapter.metrics.requests - before == 2  # fetched again (brute force); the unknown not asked
+    assert {(f.symbol, f.error) for f in report.failures} == {("NOPEUSDT", "unknown symbol on binance")}
     cached = await cache_of(redis).get_range(ex, binance.symbols[0], Timeframe.H1)
     assert len(cached) >= 100  # nothing lost: pages replace by open time

@@ -10,13 +10,14 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from livermore.embedded import RedisServer
+from livermore.embedded import RedisServer, free_port
 from livermore.errors import WarmupAlreadyRunning
 from livermore.keys import exchange_candle_key, warmup_events_channel, warmup_lock_key, warmup_stats_key
 from livermore.models import Timeframe
-from livermore.service import warmup_for
+from livermore.service import adapter_for, warmup_for
 from livermore.simulator import Simulator, SimulatorConfig
 from livermore.warmup import WarmupStats
+from livermore.warmup.execute import StopRequest
 from tests.support.candles import cache_of
 from tests.support.processes import livermore
 from tests.support.warmup_world import SETTINGS, TFS, Env, make_env
@@ -85,11 +86,25 @@ async def test_no_trade_symbol_converges_on_coinbase(redis: Redis) -> None:
         assert synthetic and all(c.volume == 0 and c.open == c.close for c in synthetic)
 
 
-async def test_unknown_symbol_is_recorded_and_others_complete(binance: Env) -> None:
-    report = await binance.service.run(binance.adapter.exchange_id, [*binance.symbols, "NOPEUSDT"], TFS)
-    assert (report.status, report.completed_pairs, report.failed_pairs) == ("complete", 12, 3)
-    assert {f.symbol for f in report.failures} == {"NOPEUSDT"}
+async def test_unknown_symbols_fail_without_a_request_and_the_others_complete(binance: Env) -> None:
+    """Unknown symbols are found in the exchange's list before any candle request; an operator's
+    spelling is taken where it names one symbol (`ethusdt`, `BTC-USDT`); the run says `failed`."""
+    symbols = [binance.symbols[0].lower(), *binance.symbols[1:], "NOPEUSDT", "FOOBARUSDT"]
+    report = await binance.service.run(binance.adapter.exchange_id, symbols, TFS)
+    assert (report.status, report.outcome) == ("error", "failed")
+    assert (report.completed_pairs, report.failed_pairs, report.total_pairs) == (12, 6, 18)
+    assert {f.symbol for f in report.failures} == {"NOPEUSDT", "FOOBARUSDT"}
+    assert report.rest_calls == 12  # a klines page per known pair (the world asked for exchangeInfo already)
+    assert "6 of 18 pairs failed" in (report.message or "")
     await assert_complete_and_true(binance)
+
+
+async def test_a_warm_restart_asks_the_exchange_nothing(binance: Env) -> None:
+    await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
+    fresh = warmup_for(binance.redis, binance.adapter, SETTINGS, clock=binance.sim.now_ms)  # no cached symbol list
+    before = len(binance.sim.log)
+    report = await fresh.run(binance.adapter.exchange_id, binance.symbols, TFS)
+    assert (report.outcome, report.rest_calls, len(binance.sim.log) - before) == ("complete", 0, 0)
 
 
 async def test_injected_429_and_5xx_are_survived(binance: Env) -> None:
@@ -112,27 +127,36 @@ async def test_two_concurrent_runs_one_refuses(binance: Env) -> None:
 
 
 async def test_stats_have_every_field_and_end_complete(binance: Env) -> None:
-    seen: list[str] = []
+    seen: list[tuple[str, int]] = []  # (status, percentComplete) of every update
     channel = warmup_events_channel(binance.adapter.exchange_id)
     async with binance.redis.pubsub() as pubsub:
         await pubsub.subscribe(channel)
         await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
-        while not seen or seen[-1] != "complete":
+        while not seen or seen[-1][0] != "complete":
             msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if msg is not None:
-                seen.append(orjson.loads(msg["data"])["status"])
+                doc = orjson.loads(msg["data"])
+                seen.append((doc["status"], doc["percentComplete"]))
     stats = orjson.loads(await binance.redis.get(warmup_stats_key(binance.adapter.exchange_id)))
     assert list(stats) == list(WarmupStats.model_validate(stats).to_dict())  # every field (order pinned in unit/)
-    assert (stats["status"], stats["percentComplete"], stats["completedPairs"]) == ("complete", 100, 12)
-    assert seen[0] == "scanning" and "fetching" in seen and seen[-1] == "complete"
+    assert (stats["status"], stats["outcome"], stats["percentComplete"], stats["completedPairs"]) == (
+        "complete",
+        "complete",
+        100,
+        12,
+    )
+    assert seen[0] == ("scanning", 0)  # not "Scanning | 100%": nothing is known yet
+    assert "fetching" in {status for status, _ in seen} and seen[-1] == ("complete", 100)
     assert await binance.redis.ttl(warmup_stats_key(binance.adapter.exchange_id)) == -1
 
 
 async def test_cancel_stops_at_an_entry_boundary(binance: Env) -> None:
-    cancel = asyncio.Event()
-    cancel.set()
-    report = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS, cancel=cancel)
-    assert (report.status, report.message, report.rest_calls) == ("error", "cancelled", 0)
+    stop = StopRequest()
+    stop.request("cancelled", "cancelled by an operator")
+    report = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS, stop=stop)
+    assert (report.status, report.outcome, report.completed_pairs) == ("error", "cancelled", 0)
+    assert report.message == "cancelled by an operator; 12 pairs left for the next run"
+    assert not [r for r in binance.sim.log if r.path.endswith("/klines")]
 
 
 async def test_kill_9_midway_then_rerun_completes_without_duplicates(binance: Env, redis_server: RedisServer) -> None:
@@ -219,3 +243,17 @@ async def test_clear_cache_is_refused_while_another_process_holds_the_lease(
         await other.delete(warmup_lock_key(ex))
     assert await binance.service.clear_cache(ex) == len(TFS)
     assert not await binance.redis.exists(warmup_lock_key(ex))  # the clear let its lease go
+
+
+async def test_a_dead_exchange_ends_the_run_at_once_as_unreachable(redis: Redis) -> None:
+    """Nothing listens at the base URL: the symbol list cannot be had, so nothing is tried pair by
+    pair; the run ends `exchange_unreachable`, never `complete` with 0 done."""
+    settings = SETTINGS.model_copy(update={"max_retries": 1, "backoff_base_s": 0.01})
+    adapter = adapter_for(settings, "binance", base_url=f"http://127.0.0.1:{free_port()}")
+    try:
+        report = await warmup_for(redis, adapter, settings).run(adapter.exchange_id, ["BTCUSDT", "ETHUSDT"], TFS)
+    finally:
+        await adapter.close()
+    assert (report.status, report.outcome, report.completed_pairs) == ("error", "exchange_unreachable", 0)
+    assert "nothing was fetched" in (report.message or "")
+    assert adapter.metrics.retries == 1  # the symbol list was asked for once and retried once: no pair was tried

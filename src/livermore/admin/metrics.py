@@ -45,7 +45,7 @@ class WarmupMetrics:
             buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
             registry=self.registry,
         )
-        self.runs = Counter("livermore_warmup_runs", "Warmup runs by final status", ["status"], registry=self.registry)
+        self.runs = Counter("livermore_warmup_runs", "Warmup runs by outcome", ["outcome"], registry=self.registry)
         self.pairs = Counter(
             "livermore_warmup_pairs", "Symbol x timeframe pairs by outcome", ["outcome"], registry=self.registry
         )
@@ -55,7 +55,7 @@ class WarmupMetrics:
     def observe(self, stats: WarmupStats) -> None:
         """Record one finished run."""
         self.duration.observe(stats.duration_ms / 1000)
-        self.runs.labels(stats.status).inc()
+        self.runs.labels(stats.outcome or "unknown").inc()
         self.pairs.labels("sufficient").inc(stats.skipped_pairs)
         self.pairs.labels("completed").inc(stats.completed_pairs)
         self.pairs.labels("failed").inc(stats.failed_pairs)

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from livermore.cli.options import (
     DEFAULT_EXCHANGE,
     DEFAULT_TFS,
-    EXIT_INCOMPLETE,
+    OUTCOME_EXIT,
     BaseUrl,
     Exchange,
     ExchangeId,
@@ -22,6 +22,7 @@ from livermore.cli.options import (
     console,
     exchange_id_for,
     fail,
+    interrupt_on_signals,
     parse_symbols,
     parse_timeframes,
     print_json,
@@ -35,6 +36,7 @@ from livermore.exchanges import ExchangeAdapter
 from livermore.models import Timeframe
 from livermore.service import adapter_for, builder_for, scanner_for, warmup_for
 from livermore.warmup import CandleStatusResult, WarmupSchedule, WarmupStats
+from livermore.warmup.execute import StopRequest
 from livermore.warmup.store import WarmupStore
 
 
@@ -151,9 +153,10 @@ def warmup(
                 await redis.ping()
                 syms = await resolve_symbols(adapter, symbols, top, quote)
                 service = warmup_for(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]  # checked above
-                return await warm(
-                    service, adapter.exchange_id, syms, tfs, f"warmup {exchange}", None if json else console
-                )
+                stop = StopRequest()
+                interrupt_on_signals(stop)
+                view = None if json else console
+                return await warm(service, adapter.exchange_id, syms, tfs, f"warmup {exchange}", view, stop)
         finally:
             await adapter.close()
 
@@ -164,8 +167,8 @@ def warmup(
         console.print(reports_table([(f"{exchange} ({policy})", report)]))
         if report.failures:
             console.print(failures_table(report))
-    if report.failed_pairs or report.status != "complete":
-        raise typer.Exit(EXIT_INCOMPLETE)
+    if report.outcome != "complete":
+        raise typer.Exit(OUTCOME_EXIT[report.outcome or "interrupted"])
 
 
 def demo(

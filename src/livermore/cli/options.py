@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
@@ -16,6 +17,8 @@ from livermore.config import Settings
 from livermore.errors import LivermoreError, UsageError
 from livermore.exchanges import EXCHANGES, exchange_spec
 from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
+from livermore.warmup.execute import StopRequest
+from livermore.warmup.stats import Outcome
 
 T = TypeVar("T")
 console = Console()
@@ -37,8 +40,16 @@ DEFAULT_EXCHANGE = "binance"
 DEFAULT_TFS = ",".join(tf.value for tf in SCAN_TIMEFRAME_ORDER)
 
 # Exit codes, as README.md documents them.
-EXIT_ERROR = 1  # bad input, or Redis / the exchange unreachable: nothing was done
-EXIT_INCOMPLETE = 2  # the warmup ran but did not complete every pair
+EXIT_ERROR = 1  # bad input, or Redis unreachable: nothing was done
+EXIT_SIGINT = 130  # a second Ctrl-C: ended at once
+OUTCOME_EXIT: dict[Outcome, int] = {
+    "complete": 0,
+    "failed": 2,  # the run went to its end, some pairs failed (the report says which and why)
+    "cancelled": 3,  # stopped before its end: by an operator, a signal or a shutdown
+    "interrupted": 3,
+    "banned": 4,  # the exchange banned our IP (HTTP 418): nothing more is sent until the ban ends
+    "exchange_unreachable": 5,  # the exchange's symbol list could not be had: nothing was fetched
+}
 
 
 def fail(message: str) -> typer.Exit:
@@ -55,6 +66,23 @@ def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise fail(f"Redis is unreachable or failed: {e}") from None
     except (LivermoreError, ValueError) as e:
         raise fail(str(e)) from None
+    except KeyboardInterrupt:
+        err.print("interrupted", highlight=False)
+        raise typer.Exit(EXIT_SIGINT) from None
+
+
+def interrupt_on_signals(stop: StopRequest) -> None:
+    """Ctrl-C or SIGTERM ends the run at the next entry, with its final stats written (`interrupted`);
+    a second one ends the process at once (the stats then say interrupted to whoever reads them)."""
+    loop = asyncio.get_running_loop()
+
+    def interrupt(sig: signal.Signals) -> None:
+        err.print(f"{sig.name}: stopping at the next entry (again to quit at once)", highlight=False)
+        stop.request("interrupted", f"interrupted by {sig.name}")
+        loop.remove_signal_handler(sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupt, sig)
 
 
 def settings_for(redis_url: str | None, **overrides: Any) -> Settings:

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 
 from livermore.models import Timeframe
 from livermore.warmup import WarmupService, WarmupStats
+from livermore.warmup.execute import StopRequest
 
 
 class ProgressView:
@@ -54,7 +55,7 @@ class ProgressView:
 
     def _line(self, stats: WarmupStats) -> str:
         return (
-            f"{self.title}: {stats.status} pairs={stats.total_pairs} skipped={stats.skipped_pairs} "
+            f"{self.title}: {stats.outcome or stats.status} pairs={stats.total_pairs} skipped={stats.skipped_pairs} "
             f"completed={stats.completed_pairs} failed={stats.failed_pairs} rest_calls={stats.rest_calls}"
         )
 
@@ -70,7 +71,8 @@ async def warm(
     timeframes: Sequence[Timeframe],
     title: str,
     console: Console | None,
+    stop: StopRequest | None = None,
 ) -> WarmupStats:
     """One warmup with a live view on `console` (progress bar on a terminal, plain lines otherwise)."""
     with ProgressView(console or Console(quiet=True), title) as view:
-        return await service.run(exchange_id, symbols, timeframes, on_progress=view.update)
+        return await service.run(exchange_id, symbols, timeframes, stop=stop, on_progress=view.update)

@@ -36,7 +36,7 @@ def schedule_table(schedule: WarmupSchedule) -> Table:
 
 
 REPORT_ROWS: tuple[tuple[str, Callable[[WarmupStats], object]], ...] = (
-    ("status", lambda s: s.status),
+    ("outcome", lambda s: s.outcome or s.status),
     ("pairs", lambda s: s.scanned_pairs),
     ("sufficient (skipped)", lambda s: s.skipped_pairs),
     ("scheduled", lambda s: s.total_pairs),

@@ -104,7 +104,9 @@ class CommandHandlers:
             "symbols": len(symbols),
             "timeframes": [tf.value for tf in timeframes],
         }
-        return Accepted(data, asyncio.ensure_future(_outcome(run)))
+        outcome = asyncio.ensure_future(_outcome(run))
+        outcome.add_done_callback(_retrieved)  # a start over HTTP has nobody waiting for its reply
+        return Accepted(data, outcome)
 
     async def cancel(self, _: NoPayload) -> Data:
         if not self.runner.cancel():
@@ -163,9 +165,15 @@ class CommandHandlers:
         return stats.to_dict()
 
 
+def _retrieved(task: asyncio.Future[Data]) -> None:
+    """The runner logs how a run ended; an error reply nobody waits for is not an error of ours."""
+    if not task.cancelled():
+        task.exception()
+
+
 async def _outcome(run: asyncio.Task[WarmupStats]) -> Data:
     """A `start`'s reply: its final stats, as `success` only when the run completed."""
     stats = await run
-    if stats.status != "complete":
-        raise CommandError(f"warmup ended with status {stats.status}: {stats.message}", stats.to_dict())
+    if stats.outcome != "complete":
+        raise CommandError(f"warmup ended {stats.outcome}: {stats.message}", stats.to_dict())
     return stats.to_dict()

@@ -14,12 +14,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Literal
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from livermore.cache import CandleCache
-from livermore.errors import WarmupAlreadyRunning
+from livermore.errors import ExchangeBannedError, ExchangeError, WarmupAlreadyRunning
 from livermore.exchanges import ExchangeAdapter
 from livermore.keys import warmup_lock_key
 from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe, now_ms
@@ -29,12 +29,30 @@ from livermore.warmup.lock import LeaseLock, LockHeldError
 from livermore.warmup.queue import EntryList, EntryQueue
 from livermore.warmup.scan import CandleStatusResult, CandleStatusScanner
 from livermore.warmup.schedule import WarmupSchedule, WarmupScheduleBuilder
-from livermore.warmup.stats import WarmupStats
+from livermore.warmup.stats import Outcome, WarmupStats
 from livermore.warmup.store import StatsPublisher, WarmupStore
+from livermore.warmup.symbols import SymbolCatalog
 
 log = logging.getLogger(__name__)
 
 ProgressSink = Callable[[WarmupStats], None]
+
+
+class StopRequest:
+    """Why a run should end early, asked once by whoever may stop it (an operator's cancel, a
+    signal, the service shutting down); the drain looks at it before every claim."""
+
+    def __init__(self) -> None:
+        self.outcome: Outcome | None = None
+        self.message: str | None = None
+
+    def __call__(self) -> bool:
+        return self.outcome is not None
+
+    def request(self, outcome: Outcome, message: str) -> None:
+        """The first request wins: a shutdown after a cancel does not rewrite why the run stopped."""
+        if self.outcome is None:
+            self.outcome, self.message = outcome, message
 
 
 @dataclass
@@ -45,6 +63,7 @@ class WarmupService:
 
     :param scanner: judges the cache (its threshold decides what is fetched); its cache is written.
     :param builder: turns verdicts into a schedule (its target is how many intervals a fetch fills).
+    :param catalog: the exchange's symbols: unknown ones are reported before any candle request.
     :param lock_ttl_s: a killed run's lease frees itself after this long.
     :param stats_interval_s: progress is written at most this often.
     """
@@ -53,6 +72,7 @@ class WarmupService:
     adapter: ExchangeAdapter
     scanner: CandleStatusScanner
     builder: WarmupScheduleBuilder
+    catalog: SymbolCatalog
     _: KW_ONLY
     max_in_flight: int
     lock_ttl_s: float
@@ -87,9 +107,21 @@ class WarmupService:
 
     async def plan(
         self, exchange_id: int, symbols: Sequence[str], timeframes: Sequence[Timeframe] = SCAN_TIMEFRAME_ORDER
-    ) -> WarmupSchedule:
-        """Scan, build the schedule and persist it."""
-        schedule = self.builder.build(exchange_id, await self.scan(exchange_id, symbols, timeframes), mode="smart")
+    ) -> tuple[WarmupSchedule, list[str]]:
+        """Scan, build the schedule and persist it; returns it and the symbols the exchange does not know.
+
+        The exchange's symbol list is asked for only when something must be fetched, so a warm
+        restart makes no request at all; then unknown symbols are left out before any candle
+        request, and known ones are scanned under the exchange's own spelling (`btcusdt` -> `BTCUSDT`).
+        Raises ExchangeError when the list cannot be had: nothing else could be fetched either.
+        """
+        results = await self.scan(exchange_id, symbols, timeframes)
+        unknown: list[str] = []
+        if not all(r.sufficient for r in results):
+            known, unknown = await self.catalog.split(symbols)
+            if known != list(symbols):
+                results = await self.scan(exchange_id, known, timeframes)
+        schedule = self.builder.build(exchange_id, results, mode="smart")
         await self.store.save_schedule(schedule)
         log.info(
             "schedule for exchange %s: %d of %d pairs need fetching",
@@ -97,7 +129,7 @@ class WarmupService:
             schedule.needs_fetching,
             schedule.total_pairs,
         )
-        return schedule
+        return schedule, unknown
 
     async def run(
         self,
@@ -105,13 +137,14 @@ class WarmupService:
         symbols: Sequence[str],
         timeframes: Sequence[Timeframe] | None = None,
         *,
-        cancel: asyncio.Event | None = None,
+        stop: StopRequest | None = None,
         on_progress: ProgressSink | None = None,
     ) -> WarmupStats:
-        """Scan, persist the schedule, execute it. Raises WarmupAlreadyRunning; anything else that
-        goes wrong ends the run with status `error` and a message, never a stale `fetching`."""
+        """Check the symbols, scan, persist the schedule, execute it. Raises WarmupAlreadyRunning;
+        anything else that goes wrong ends the run with an `outcome` and a message, never a stale
+        `fetching`."""
         async with self._lease(exchange_id) as lease:
-            run = _Run(self, exchange_id, symbols, cancel or asyncio.Event(), lease.lost, on_progress)
+            run = _Run(self, exchange_id, symbols, stop or StopRequest(), lease.lost, on_progress)
             return await run.execute(list(timeframes or SCAN_TIMEFRAME_ORDER))
 
     async def backfill(
@@ -119,9 +152,10 @@ class WarmupService:
     ) -> WarmupStats:
         """The original's brute force for ad-hoc operations (force-backfill, add-symbol): the newest
         `target` candles of every pair, whatever the cache holds, through the same drain and rate
-        limiter as a warmup. Takes no lease and writes no stats: it may run beside a warmup."""
+        limiter as a warmup. Takes no lease and writes no stats: it may run beside a warmup. Unknown
+        symbols are failures without a request."""
         started = time.monotonic()
-        wanted = list(dict.fromkeys(symbols))
+        wanted, unknown = await self.catalog.split(symbols)
         schedule = self.builder.full_refresh(exchange_id, await self.scan(exchange_id, wanted, timeframes))
         now = self.clock()
         stats = WarmupStats(
@@ -130,21 +164,28 @@ class WarmupService:
             status="fetching",
             started_at=now,
             updated_at=now,
-            total_symbols=len(wanted),
+            total_symbols=len(wanted) + len(unknown),
             total_pairs=schedule.needs_fetching,
             policy=self.policy,
         )
+        self.record_unknown(stats, unknown, timeframes)
         drain = Drain(
             PairFetcher(self.adapter, self.cache, exchange_id, self.clock), stats, max_in_flight=self.max_in_flight
         )
         await drain.run(EntryList(schedule.entries), schedule.needs_fetching)
-        stats.status = "error" if drain.banned else "complete"
-        stats.message = str(drain.banned) if drain.banned else None
-        stats.current_symbol = stats.current_timeframe = None
+        stats.end(*(("banned", str(drain.banned)) if drain.banned else _counted_outcome(stats)))
         stats.updated_at = self.clock()
         stats.duration_ms = round((time.monotonic() - started) * 1000)
         stats.progress(now, stats.updated_at)
         return stats
+
+    def record_unknown(self, stats: WarmupStats, unknown: Sequence[str], timeframes: Sequence[Timeframe]) -> None:
+        """Every pair of a symbol the exchange does not know is a failure, reported without a request."""
+        why = UnknownSymbol(f"unknown symbol on {self.adapter.name}")
+        for symbol in unknown:
+            for tf in timeframes:
+                stats.record_failure(symbol, tf.value, why)
+        stats.total_pairs += len(unknown) * len(timeframes)
 
     async def clear_cache(self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None) -> int:
         """Delete candle keys; returns how many. Holds the warmup lease while it deletes: refused
@@ -152,6 +193,17 @@ class WarmupService:
         from a scan made before the clear, and no warmup starts until the clear is done."""
         async with self._lease(exchange_id):
             return await self.cache.clear(exchange_id, symbol, timeframe)
+
+
+class UnknownSymbol(Exception):
+    """A failure record's cause: the exchange does not list the symbol."""
+
+
+def _counted_outcome(stats: WarmupStats) -> tuple[Outcome, str | None]:
+    """A run that went to its end: complete, or failed when some pairs failed."""
+    if stats.failed_pairs:
+        return "failed", f"{stats.failed_pairs} of {stats.total_pairs} pairs failed; the next run retries them"
+    return "complete", None
 
 
 class _Run:
@@ -162,14 +214,14 @@ class _Run:
         service: WarmupService,
         exchange_id: int,
         symbols: Sequence[str],
-        cancel: asyncio.Event,
+        stop: StopRequest,
         lost: asyncio.Event,
         on_progress: ProgressSink | None,
     ):
         self.s = service
         self.exchange_id = exchange_id
         self.symbols = list(dict.fromkeys(symbols))
-        self.cancel = cancel
+        self.stop = stop
         self.lost = lost
         self.on_progress = on_progress
         self.metrics_at_start = service.adapter.metrics.as_dict()
@@ -191,59 +243,66 @@ class _Run:
             self.stats,
             max_in_flight=service.max_in_flight,
             policy=service.policy,
-            stop_when=lambda: self.cancel.is_set() or self.lost.is_set(),
+            stop_when=lambda: self.stop() or self.lost.is_set(),
             after_batch=self._publish,
         )
 
     async def execute(self, timeframes: list[Timeframe]) -> WarmupStats:
+        """Run to an end and say which: every path out of here sets `outcome` and publishes it."""
+        outcome: tuple[Outcome, str | None]
         try:
             await self._publish(force=True)
             schedule = await self._plan(timeframes)
             await self.drain.run(self.queue, schedule.needs_fetching)
-            self._finish("error" if self.drain.stopped() else "complete", self._stop_reason())
+            outcome = self._stopped() or _counted_outcome(self.stats)
+        except ExchangeBannedError as e:
+            outcome = "banned", f"{e}; nothing was fetched"
+        except ExchangeError as e:  # the symbol list could not be had: nothing else can be either
+            outcome = "exchange_unreachable", f"{e}; nothing was fetched"
+        except (RedisError, OSError) as e:
+            outcome = "interrupted", f"Redis failed: {type(e).__name__}: {e}"
         except Exception as e:
             log.exception("warmup of exchange %s failed", self.exchange_id)
-            self._finish("error", f"{type(e).__name__}: {e}")
+            outcome = "failed", f"{type(e).__name__}: {e}"
+        self._finish(*outcome)
         await self._publish(force=True)
         return self.stats
 
     async def _plan(self, timeframes: list[Timeframe]) -> WarmupSchedule:
-        schedule = await self.s.plan(self.exchange_id, self.symbols, timeframes)
+        schedule, unknown = await self.s.plan(self.exchange_id, self.symbols, timeframes)
         await self.queue.reset(schedule.entries)
         self.stats.total_pairs = schedule.needs_fetching
         self.stats.skipped_pairs = schedule.sufficient_pairs
+        self.s.record_unknown(self.stats, unknown, timeframes)
         self.stats.status = "fetching"
         self.fetch_started = self.s.clock()
         await self._publish(force=True)
         return schedule
 
-    def _stop_reason(self) -> str | None:
+    def _stopped(self) -> tuple[Outcome, str] | None:
+        """Why the drain stopped before the queue was empty, if it did."""
+        left = f"{self.stats.total_pairs - self.stats.done_pairs} pairs left for the next run"
         if self.drain.banned is not None:
-            left = self.stats.total_pairs - self.stats.done_pairs
-            return f"stopped: {self.drain.banned}; {left} pairs left for the next run"
+            return "banned", f"stopped: {self.drain.banned}; {left}"
         if self.lost.is_set():
-            return "lease lost"
-        return "cancelled" if self.cancel.is_set() else None
+            return "interrupted", f"the lease was lost (Redis restarted?); {left}"
+        if self.stop.outcome is not None:
+            return self.stop.outcome, f"{self.stop.message}; {left}"
+        return None
 
-    def _finish(self, status: Literal["complete", "error"], message: str | None) -> None:
-        self.stats.status = status
-        self.stats.message = message
-        self.stats.current_symbol = self.stats.current_timeframe = None
+    def _finish(self, outcome: Outcome, message: str | None) -> None:
+        self.stats.end(outcome, message)
         self.stats.duration_ms = round((time.monotonic() - self.started) * 1000)
         self._refresh()
-        log.info("warmup of exchange %s %s: %s", self.exchange_id, status, self.stats.to_json().decode())
+        log.info("warmup of exchange %s %s: %s", self.exchange_id, outcome, self.stats.to_json().decode())
 
     def _refresh(self) -> None:
         """Bring the REST counters, percent and ETA up to date."""
         now = self.s.clock()
         m = self.s.adapter.metrics.as_dict()
         d = {k: m[k] - self.metrics_at_start[k] for k in m}
-        self.stats.rest_calls, self.stats.weight_used, self.stats.retries = (
-            d["requests"],
-            d["weight_used"],
-            d["retries"],
-        )
-        self.stats.throttled, self.stats.banned = d["throttled"], d["banned"]
+        self.stats.rest_calls, self.stats.weight_used = d["requests"], d["weight_used"]
+        self.stats.retries, self.stats.throttled, self.stats.banned = d["retries"], d["throttled"], d["banned"]
         self.stats.updated_at = now
         self.stats.progress(self.fetch_started, now)
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 from livermore.errors import WarmupAlreadyRunning
 from livermore.models import Timeframe
-from livermore.warmup.execute import WarmupService
+from livermore.warmup.execute import StopRequest, WarmupService
 from livermore.warmup.stats import WarmupStats
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class WarmupRunner:
         self.exchange_id = exchange_id
         self.on_report = on_report
         self._task: asyncio.Task[WarmupStats] | None = None
-        self._cancel = asyncio.Event()
+        self._stop = StopRequest()
 
     @property
     def running(self) -> bool:
@@ -46,13 +46,13 @@ class WarmupRunner:
             raise WarmupAlreadyRunning(f"a warmup of exchange {self.exchange_id} is already running; cancel it first")
         if held:
             raise WarmupAlreadyRunning(f"a warmup of exchange {self.exchange_id} is already running in another process")
-        self._cancel = asyncio.Event()
-        self._task = asyncio.create_task(self._run(list(symbols), list(timeframes), self._cancel))
+        self._stop = StopRequest()
+        self._task = asyncio.create_task(self._run(list(symbols), list(timeframes), self._stop))
         self._task.add_done_callback(_log_outcome)
         return self._task
 
-    async def _run(self, symbols: list[str], timeframes: list[Timeframe], cancel: asyncio.Event) -> WarmupStats:
-        stats = await self.service.run(self.exchange_id, symbols, timeframes, cancel=cancel)
+    async def _run(self, symbols: list[str], timeframes: list[Timeframe], stop: StopRequest) -> WarmupStats:
+        stats = await self.service.run(self.exchange_id, symbols, timeframes, stop=stop)
         if self.on_report is not None:
             self.on_report(stats)
         return stats
@@ -61,15 +61,15 @@ class WarmupRunner:
         """Ask the running warmup to stop at the next entry boundary; False if none runs."""
         if not self.running:
             return False
-        self._cancel.set()
+        self._stop.request("cancelled", "cancelled by an operator")
         return True
 
     async def stop(self) -> None:
-        """Cancel and wait for the run to record its final stats (for shutdown)."""
+        """Interrupt and wait for the run to record its final stats (for shutdown)."""
         task = self._task
         if task is None or task.done():
             return
-        self._cancel.set()
+        self._stop.request("interrupted", "the service shut down")
         with contextlib.suppress(Exception):
             await task
 
@@ -80,5 +80,5 @@ def _log_outcome(task: asyncio.Task[WarmupStats]) -> None:
         return
     if (exc := task.exception()) is not None:
         log.warning("warmup did not run: %s", exc)
-    elif (stats := task.result()).status != "complete":
-        log.warning("warmup ended with status %s: %s", stats.status, stats.message)
+    elif (stats := task.result()).outcome != "complete":
+        log.warning("warmup ended %s: %s", stats.outcome, stats.message)

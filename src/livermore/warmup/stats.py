@@ -13,7 +13,12 @@ from pydantic import Field
 
 from livermore.models import CamelModel
 
-Status = Literal["scanning", "fetching", "complete", "error"]
+# The original's status values (its admin UI reads them); a run that did not complete is `error`.
+Status = Literal["scanning", "fetching", "touching_up", "complete", "error"]
+RUNNING: frozenset[Status] = frozenset({"scanning", "fetching", "touching_up"})
+
+# What happened, set when a run ends (None while it runs): ours, for the CLI, page and metrics.
+Outcome = Literal["complete", "cancelled", "interrupted", "banned", "exchange_unreachable", "failed"]
 
 
 class Failure(CamelModel):
@@ -48,7 +53,19 @@ class WarmupStats(CamelModel):
     retries: int = 0
     duration_ms: int = 0
     policy: str = "smart"
+    outcome: Outcome | None = None
     message: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status in RUNNING
+
+    def end(self, outcome: Outcome, message: str | None = None) -> None:
+        """The run is over: the original's status says complete or error, `outcome` says which end."""
+        self.status = "complete" if outcome == "complete" else "error"
+        self.outcome = outcome
+        self.message = message
+        self.current_symbol = self.current_timeframe = None
 
     @property
     def scanned_pairs(self) -> int:
@@ -66,7 +83,10 @@ class WarmupStats(CamelModel):
     def progress(self, fetch_started_ms: int, now: int) -> None:
         """Recompute percent and ETA from the observed rate (the original's formulas)."""
         done = self.done_pairs
-        self.percent_complete = round(done / self.total_pairs * 100) if self.total_pairs else 100
+        if self.total_pairs:
+            self.percent_complete = round(done / self.total_pairs * 100)
+        else:  # nothing to fetch: done once the schedule exists, nothing yet while scanning
+            self.percent_complete = 0 if self.status == "scanning" else 100
         elapsed = now - fetch_started_ms
         remaining = self.total_pairs - done
         self.eta_ms = round(remaining * elapsed / done) if done and elapsed > 0 else None

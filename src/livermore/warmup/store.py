@@ -11,13 +11,18 @@ import time
 from collections.abc import AsyncIterator
 from typing import cast
 
+import orjson
 from redis.asyncio import Redis
 
-from livermore.keys import warmup_events_channel, warmup_schedule_key, warmup_stats_key
+from livermore.keys import warmup_events_channel, warmup_lock_key, warmup_schedule_key, warmup_stats_key
 from livermore.warmup.schedule import WarmupSchedule
-from livermore.warmup.stats import WarmupStats
+from livermore.warmup.stats import RUNNING, WarmupStats
 
 log = logging.getLogger(__name__)
+
+INTERRUPTED = (
+    "interrupted: no process runs this warmup any more (it was killed or lost Redis); the next start redoes it"
+)
 
 
 class WarmupStore:
@@ -33,9 +38,23 @@ class WarmupStore:
         return WarmupSchedule.model_validate_json(raw) if raw else None
 
     async def load_stats(self, exchange_id: int) -> WarmupStats | None:
-        """The current or last run's stats, or None before any run."""
-        raw = await self.redis.get(warmup_stats_key(exchange_id))
+        """The current or last run's stats, or None before any run; a run that says it runs while
+        nobody holds its lease is shown as what it is: interrupted."""
+        raw = await self._current_stats(exchange_id)
         return WarmupStats.model_validate_json(raw) if raw else None
+
+    async def _current_stats(self, exchange_id: int) -> bytes | None:
+        """The stats document as stored, or ended as `interrupted` when no process runs it any more
+        (killed, or it lost Redis): one round trip for both questions."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(warmup_stats_key(exchange_id))
+            pipe.exists(warmup_lock_key(exchange_id))
+            raw, held = cast(tuple[bytes | None, int], tuple(await pipe.execute()))
+        if not raw or held or orjson.loads(raw).get("status") not in RUNNING:
+            return raw
+        stats = WarmupStats.model_validate_json(raw)
+        stats.end("interrupted", INTERRUPTED)
+        return stats.to_json()
 
     async def publish_stats(self, stats: WarmupStats) -> None:
         """SET the stats key (no TTL) and PUBLISH the same JSON, in one round trip."""
@@ -54,9 +73,9 @@ class WarmupStore:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(warmup_events_channel(exchange_id))
         try:
-            current = await self.redis.get(warmup_stats_key(exchange_id))
+            current = await self._current_stats(exchange_id)
             if current:
-                yield cast(bytes, current)  # the client does not decode responses
+                yield current
             while True:
                 message = await pubsub.get_message(timeout=poll_s)
                 yield message["data"] if message else b""

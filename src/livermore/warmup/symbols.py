@@ -61,16 +61,42 @@ class SymbolCatalog:
         self.ttl_s = ttl_s
         self.clock = clock
         self._symbols: frozenset[str] = frozenset()
+        self._loose: dict[str, str] = {}
         self._fetched_at: float | None = None
 
     async def known(self) -> frozenset[str]:
+        """The tradable symbols; raises ExchangeError when the exchange cannot be asked."""
         if self._fetched_at is None or self.clock() - self._fetched_at > self.ttl_s:
             self._symbols = frozenset(s.symbol for s in await self.adapter.list_symbols())  # tradable only
+            self._loose = loose_index(self._symbols)
             self._fetched_at = self.clock()
         return self._symbols
 
     async def split(self, symbols: Iterable[str]) -> tuple[list[str], list[str]]:
-        """(known, unknown), each in the given order without duplicates."""
+        """(known, unknown), each in the given order without duplicates. A known symbol is given in
+        the exchange's own form where the operator's is unambiguous (`btcusdt`, `BTC-USDT` on Binance
+        -> `BTCUSDT`; `btc-usd` on Coinbase -> `BTC-USD`); an unknown one is kept as given."""
         known = await self.known()
-        wanted = list(dict.fromkeys(symbols))
-        return [s for s in wanted if s in known], [s for s in wanted if s not in known]
+        resolved: dict[str, None] = {}
+        unknown: dict[str, None] = {}
+        for symbol in symbols:
+            found = symbol if symbol in known else self._loose.get(_loose(symbol))
+            if found is None:
+                unknown[symbol] = None
+            else:
+                resolved[found] = None
+        return list(resolved), list(unknown)
+
+
+def _loose(symbol: str) -> str:
+    return "".join(c for c in symbol.upper() if c.isalnum())
+
+
+def loose_index(symbols: Iterable[str]) -> dict[str, str]:
+    """Loose spelling (upper case, letters and digits only) -> the exchange's symbol, for spellings
+    that name exactly one symbol."""
+    index: dict[str, str | None] = {}
+    for symbol in symbols:
+        key = _loose(symbol)
+        index[key] = None if key in index else symbol
+    return {k: v for k, v in index.items() if v is not None}

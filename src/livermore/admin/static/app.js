@@ -94,13 +94,20 @@ async function command(method, suffix, body) {
 }
 
 // ---- rendering --------------------------------------------------------------------------------
+// How a run ended (its `outcome`), as the page says it; a cancel is not a red error.
+const ENDINGS = {
+  complete: "Finished", failed: "Finished with failures", cancelled: "Cancelled", interrupted: "Interrupted",
+  banned: "Stopped by an IP ban", exchange_unreachable: "Exchange unreachable",
+};
+
 function renderStats(s) {
   const status = s ? s.status : "idle";
-  const running = status === "scanning" || status === "fetching";
+  const running = status === "scanning" || status === "fetching" || status === "touching_up";
+  const shown = s && !running && s.outcome ? s.outcome : status;  // while running the status, then the outcome
   const percent = s ? s.percentComplete : 0;
-  $("status-badge").textContent = status;
-  $("status-badge").dataset.status = status;
-  $("progress").dataset.status = status;
+  $("status-badge").textContent = shown.replace("_", " ");
+  $("status-badge").dataset.status = shown;
+  $("progress").dataset.status = shown;
   $("progress").setAttribute("aria-valuenow", percent);
   $("progress-fill").style.width = `${percent}%`;
   $("percent").textContent = `${percent}%`;
@@ -114,7 +121,7 @@ function renderStats(s) {
   else if (status === "scanning") current.append(`Loading history for ${fmtInt(s.totalSymbols)} symbols: scanning the cache…`);
   else if (status === "fetching" && s.currentSymbol) current.append("Currently warming ", el("b", {}, `${s.currentSymbol} ${s.currentTimeframe}`));
   else if (status === "fetching") current.append(`Loading history for ${fmtInt(s.totalSymbols)} symbols…`);
-  else current.append(`Finished ${fmtTime(s.updatedAt)} — ${fmtInt(s.totalSymbols)} symbols, ${fmtInt(s.totalPairs + s.skippedPairs)} pairs`);
+  else current.append(`${ENDINGS[s.outcome] || "Ended"} ${fmtTime(s.updatedAt)} — ${fmtInt(s.totalSymbols)} symbols, ${fmtInt(s.totalPairs + s.skippedPairs)} pairs`);
 
   $("run-summary").textContent = s
     ? `${s.policy} policy · started ${fmtTime(s.startedAt)} · ${running ? "running" : "took"} ${fmtDuration(s.updatedAt - s.startedAt)}`
