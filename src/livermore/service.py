@@ -21,7 +21,7 @@ from livermore.cache import CandleCache
 from livermore.config import Settings
 from livermore.control.channel import ControlChannel
 from livermore.control.handlers import CommandHandlers, ExchangeContext
-from livermore.errors import CommandError
+from livermore.errors import CommandError, UsageError
 from livermore.exchanges import ClientOptions, ExchangeAdapter, RetryPolicy, make_adapter
 from livermore.models import Timeframe, now_ms
 from livermore.warmup import CandleStatusScanner, WarmupScheduleBuilder, WarmupService
@@ -106,10 +106,14 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def seed_symbols(symbols: MonitoredSymbols, adapter: ExchangeAdapter, options: ServeOptions) -> list[str]:
-    """Fill the monitored set from --symbols or --top only when it is empty."""
+async def seed_symbols(context: ExchangeContext, adapter: ExchangeAdapter, options: ServeOptions) -> list[str]:
+    """Fill the monitored set from --symbols or --top only when it is empty; refuses (UsageError)
+    symbols the exchange does not list, before anything is stored."""
+    symbols = context.symbols
     if options.seed_symbols:
-        wanted = [normalize_symbol(s) for s in options.seed_symbols]
+        wanted, unknown = await context.catalog.split(normalize_symbol(s) for s in options.seed_symbols)
+        if unknown:
+            raise UsageError(f"unknown symbols on {adapter.name}: {', '.join(unknown)}")
     elif options.seed_top:
         wanted = await adapter.top_symbols(options.seed_top, options.quote)
     else:
@@ -155,11 +159,11 @@ async def serve(
     """Run until `stop` is set, then cancel any warmup, stop the web server and the listener."""
     async with Redis.from_url(settings.redis_url) as redis:
         await redis.ping()
-        monitored = await seed_symbols(MonitoredSymbols(redis, adapter.exchange_id), adapter, options)
         token = settings.admin_token or secrets.token_urlsafe(24)
+        service = assemble(redis, adapter, settings, options.timeframes, token)
+        monitored = await seed_symbols(service.handlers.ctx, adapter, options)
         if not settings.admin_token:
             announce(f"admin token (generated, shown once): {token}")
-        service = assemble(redis, adapter, settings, options.timeframes, token)
         host, port = settings.admin_host, settings.admin_port
         config = uvicorn.Config(
             service.app,
@@ -179,7 +183,7 @@ async def serve(
             while not web.started and not serving.done():
                 await asyncio.sleep(0.02)
             if serving.done():
-                raise RuntimeError(f"the admin server could not listen on {host}:{port}")
+                raise UsageError(f"the admin server could not listen on {host}:{port} (taken? try --port)")
             announce(
                 f"serving {adapter.name} (exchange {adapter.exchange_id}, {len(monitored)} symbols) on "
                 f"http://{host}:{port}/ and livermore:commands:{settings.command_sub}"

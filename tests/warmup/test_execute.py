@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 
 import httpx
@@ -159,13 +160,15 @@ async def test_cancel_stops_at_an_entry_boundary(binance: Env) -> None:
     assert not [r for r in binance.sim.log if r.path.endswith("/klines")]
 
 
-async def test_kill_9_midway_then_rerun_completes_without_duplicates(binance: Env, redis_server: RedisServer) -> None:
+async def test_kill_9_midway_then_rerun_completes_without_duplicates(
+    binance: Env, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
     binance.sim.set_faults(latency_ms=(30, 60))
     symbols = ",".join(binance.symbols)
     proc = await livermore(
         *("warmup", "--base-url", binance.base_url, "--redis-url", redis_server.url, "--symbols", symbols),
         *("--timeframes", "1h,5m,1m"),
-        env={"LIVERMORE_MAX_IN_FLIGHT": "2", "LIVERMORE_LOCK_TTL_S": "2"},
+        env={"LIVERMORE_MAX_IN_FLIGHT": "2"},  # the lease lives 30 s: the rerun must not wait for it
     )
     keys: list[bytes] = []
     for _ in range(400):  # wait until it has written some pairs, but not all
@@ -177,9 +180,12 @@ async def test_kill_9_midway_then_rerun_completes_without_duplicates(binance: En
     await proc.wait()
     assert 3 <= len(keys) < 12
     binance.sim.set_faults(latency_ms=(0, 0))
-    await asyncio.sleep(2.2)  # the killed run's lease expires on its own
-    rerun = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
+    stale = await binance.service.store.load_stats(binance.adapter.exchange_id)
+    assert stale is not None and stale.outcome == "interrupted"  # its lease names a dead pid of this host
+    with caplog.at_level(logging.WARNING, logger="livermore.warmup"):
+        rerun = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
     assert rerun.status == "complete" and rerun.failed_pairs == 0 and 0 < rerun.total_pairs < 12
+    assert "took over the lease" in caplog.text and "waiting for the lease" not in caplog.text
     for key in [k async for k in binance.redis.scan_iter(match="candles:*")]:
         scores = [s for _, s in await binance.redis.zrange(key, 0, -1, withscores=True)]
         assert len(scores) == len(set(scores)), key

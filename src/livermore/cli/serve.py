@@ -21,6 +21,7 @@ from livermore.cli.options import (
     RedisUrl,
     Sub,
     exchange_id_for,
+    run_async,
     settings_for,
 )
 from livermore.control.client import FINAL, ControlClient
@@ -80,7 +81,7 @@ def serve(
         finally:
             await adapter.close()
 
-    asyncio.run(main())
+    run_async(main)
 
 
 def send(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -25,7 +26,7 @@ from livermore.keys import warmup_lock_key
 from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe, now_ms
 from livermore.warmup.drain import Drain, WarmupPolicy
 from livermore.warmup.fetch import PairFetcher
-from livermore.warmup.lock import LeaseLock, LockHeldError
+from livermore.warmup.lock import LeaseHolder, LeaseLock, LockHeldError, lease_holder
 from livermore.warmup.queue import EntryList, EntryQueue
 from livermore.warmup.scan import CandleStatusResult, CandleStatusScanner
 from livermore.warmup.schedule import WarmupSchedule, WarmupScheduleBuilder
@@ -89,16 +90,27 @@ class WarmupService:
         return self.scanner.cache
 
     async def is_running(self, exchange_id: int) -> bool:
-        """Whether any process holds the warmup lease of this exchange right now."""
-        return bool(await self.redis.exists(warmup_lock_key(exchange_id)))
+        """Whether a process that may be alive holds the warmup lease of this exchange (a lease left
+        by a process of this host that is gone does not count: the next run takes it over)."""
+        holder = await lease_holder(self.redis, warmup_lock_key(exchange_id))
+        return holder is not None and not holder.provably_dead(socket.gethostname())
 
     @asynccontextmanager
-    async def _lease(self, exchange_id: int) -> AsyncIterator[LeaseLock]:
+    async def _lease(self, exchange_id: int, *, wait: bool) -> AsyncIterator[LeaseLock]:
+        """The exchange's warmup lease. A holder proved dead (killed on this host) is taken over at
+        once; with `wait`, a holder that cannot be proved alive (another host, an unknown one) is
+        waited for up to the lease's TTL, long enough for the lease of a dead one to expire."""
+        key = warmup_lock_key(exchange_id)
+        holder = await lease_holder(self.redis, key)
+        alive = holder is not None and holder.provably_alive(socket.gethostname())
+        wait_s = self.lock_ttl_s if wait and not alive else 0.0
         try:
-            async with LeaseLock(self.redis, warmup_lock_key(exchange_id), ttl_s=self.lock_ttl_s) as lease:
+            async with LeaseLock(self.redis, key, ttl_s=self.lock_ttl_s, wait_s=wait_s, on_wait=_say_waiting) as lease:
                 yield lease
-        except LockHeldError:
-            raise WarmupAlreadyRunning(f"a warmup of exchange {exchange_id} is already running") from None
+        except LockHeldError as e:
+            raise WarmupAlreadyRunning(
+                f"a warmup of exchange {exchange_id} is already running ({e.holder.describe()})"
+            ) from None
 
     async def scan(
         self, exchange_id: int, symbols: Sequence[str], timeframes: Sequence[Timeframe] = SCAN_TIMEFRAME_ORDER
@@ -143,7 +155,7 @@ class WarmupService:
         """Check the symbols, scan, persist the schedule, execute it. Raises WarmupAlreadyRunning;
         anything else that goes wrong ends the run with an `outcome` and a message, never a stale
         `fetching`."""
-        async with self._lease(exchange_id) as lease:
+        async with self._lease(exchange_id, wait=True) as lease:
             run = _Run(self, exchange_id, symbols, stop or StopRequest(), lease.lost, on_progress)
             return await run.execute(list(timeframes or SCAN_TIMEFRAME_ORDER))
 
@@ -191,8 +203,16 @@ class WarmupService:
         """Delete candle keys; returns how many. Holds the warmup lease while it deletes: refused
         (WarmupAlreadyRunning) while any process runs a warmup of the exchange, whose writes come
         from a scan made before the clear, and no warmup starts until the clear is done."""
-        async with self._lease(exchange_id):
+        async with self._lease(exchange_id, wait=False):
             return await self.cache.clear(exchange_id, symbol, timeframe)
+
+
+def _say_waiting(holder: LeaseHolder, remaining_s: float) -> None:
+    log.warning(
+        "waiting for the lease of a previous run (%s), up to %.0f s: a live run renews it, a dead one's expires",
+        holder.describe(),
+        remaining_s,
+    )
 
 
 class UnknownSymbol(Exception):

@@ -138,6 +138,15 @@ class LeaseHolder:
             return self.token not in _HELD_HERE
         return not pid_exists(self.pid)
 
+    def provably_alive(self, host: str, *, pid_exists: Callable[[int], bool] = pid_exists) -> bool:
+        """True only if this holder runs right now: on our host, in our pid namespace, its process
+        there (or, for our own pid, a lease of this process holds its token)."""
+        if self.host is None or self.pid is None or self.host != host or self.pid_ns != pid_namespace():
+            return False
+        if self.pid == os.getpid():
+            return self.token in _HELD_HERE
+        return pid_exists(self.pid)
+
     def describe(self) -> str:
         if not self.known:
             return "an unknown holder"

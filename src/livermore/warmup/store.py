@@ -7,6 +7,7 @@ here, so their shapes and keys have one owner.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import cast
@@ -15,6 +16,7 @@ import orjson
 from redis.asyncio import Redis
 
 from livermore.keys import warmup_events_channel, warmup_lock_key, warmup_schedule_key, warmup_stats_key
+from livermore.warmup.lock import LeaseHolder
 from livermore.warmup.schedule import WarmupSchedule
 from livermore.warmup.stats import RUNNING, WarmupStats
 
@@ -45,12 +47,14 @@ class WarmupStore:
 
     async def _current_stats(self, exchange_id: int) -> bytes | None:
         """The stats document as stored, or ended as `interrupted` when no process runs it any more
-        (killed, or it lost Redis): one round trip for both questions."""
+        (killed, or it lost Redis): no lease, or one whose holder is proved gone. One round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(warmup_stats_key(exchange_id))
-            pipe.exists(warmup_lock_key(exchange_id))
-            raw, held = cast(tuple[bytes | None, int], tuple(await pipe.execute()))
-        if not raw or held or orjson.loads(raw).get("status") not in RUNNING:
+            pipe.get(warmup_lock_key(exchange_id))
+            raw, lease = cast(tuple[bytes | None, bytes | None], tuple(await pipe.execute()))
+        if not raw or orjson.loads(raw).get("status") not in RUNNING:
+            return raw
+        if lease is not None and not LeaseHolder.from_json(lease).provably_dead(socket.gethostname()):
             return raw
         stats = WarmupStats.model_validate_json(raw)
         stats.end("interrupted", INTERRUPTED)
