@@ -66,7 +66,11 @@ def warmup_queue_key(exchange_id: int) -> str:
 WARMUP_QUEUE_GROUP = "warmup"
 
 
-def candle_history_key(exchange_id: int) -> str:
-    """Hash: candle key -> open time of the pair's first candle on the exchange, where a fetch found
-    the exchange has nothing older (a recent listing), so a short series counts as whole."""
-    return f"exchange:{exchange_id}:candle-history-start"
+def candle_ledger_key(exchange_id: int) -> str:
+    """Hash: candle key -> JSON of what the exchange has confirmed about that key (the coverage
+    ledger), written by the same script call as each page of candles: `answeredTo` (the newest
+    open time accounted for: held, or confirmed empty), `fetchedAt` (when it was last asked, ms),
+    `empty` (open times inside the held span the exchange confirmed had no trade; left out when
+    none) and `historyStart` (the pair's first candle, for a pair listed recently; left out when
+    unknown). The candle sorted sets themselves hold only real candles."""
+    return f"exchange:{exchange_id}:candle-ledger"

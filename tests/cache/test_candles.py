@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from redis.asyncio import Redis
 
-from livermore.keys import exchange_candle_key
+from livermore.cache import Coverage
+from livermore.keys import candle_ledger_key, exchange_candle_key
 from livermore.models import Candle, Timeframe
 from tests.support.candles import cache_of
 
@@ -22,6 +26,14 @@ async def test_same_open_time_replaces(redis: Redis) -> None:
     assert await redis.zcount(key, T0 + 300_000, T0 + 300_000) == 1
     got = await cache.get_range(1, "BTC-USD", Timeframe.M5, T0, T0 + 300_000)
     assert [c.close for c in got] == [100, 105]
+
+
+async def test_a_real_candle_replaces_an_old_synthetic_member(redis: Redis) -> None:
+    """Caches written before the ledger hold synthetic members: the real candle takes their place."""
+    cache = cache_of(redis)
+    await cache.add_candles(1, [candle(0), candle(0).synthetic_next(T0 + 300_000)])
+    await cache.add_candles(1, [candle(1, 104)])
+    assert await cache.get_range(1, "BTC-USD", Timeframe.M5) == [candle(0), candle(1, 104)]
 
 
 async def test_trims_to_newest(redis: Redis) -> None:
@@ -67,3 +79,83 @@ async def test_clear_matches_the_symbol_literally(redis: Redis) -> None:
         assert await cache.clear(1, symbol=symbol) == 0
     assert await cache.clear(1, symbol="BTC-USD") == 1
     assert await redis.exists(exchange_candle_key(1, "ETH-USD", "5m")) == 1
+
+
+def covered(i: int, to: int, at: int, empty: tuple[int, ...] = (), **kw: int) -> Coverage:
+    """An answer asked from interval `i` (5m, BTC-USD), accounting up to interval `to`, at `at` ms."""
+    return Coverage("BTC-USD", Timeframe.M5, T0 + i * 300_000, T0 + to * 300_000, at, empty, **kw)
+
+
+async def entry(redis: Redis, symbol: str = "BTC-USD") -> dict[str, Any] | None:
+    raw = await redis.hget(candle_ledger_key(1), exchange_candle_key(1, symbol, "5m"))
+    return None if raw is None else dict(orjson.loads(raw))
+
+
+async def test_a_page_and_its_ledger_entry_are_one_script_call(redis: Redis) -> None:
+    cache = cache_of(redis)
+    await cache.add_candles(1, [])  # loads nothing, asks nothing
+    await redis.config_resetstat()
+    answer = covered(0, 3, T0 + 1000, empty=(T0 + 300_000,), history_start=T0)
+    assert await cache.add_candles(1, [candle(0), candle(2), candle(3)], [answer]) == 3
+    stats = await redis.info("commandstats")
+    assert sum(v["calls"] for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval")) == 1
+    assert await entry(redis) == {
+        "answeredTo": T0 + 900_000,
+        "fetchedAt": T0 + 1000,
+        "empty": [T0 + 300_000],
+        "historyStart": T0,
+    }
+    assert await cache.count(1, "BTC-USD", Timeframe.M5) == 3  # the empty interval is no member
+
+
+async def test_a_later_answer_replaces_the_ledger_from_where_it_was_asked(redis: Redis) -> None:
+    """Older empties stay; from the answer's start on, the answer is the truth; an interval that
+    holds a member is not empty; a history start is kept."""
+    cache = cache_of(redis)
+    step = 300_000
+    await cache.add_candles(1, [candle(0), candle(3)], [covered(0, 3, 1, empty=(T0 + step, T0 + 2 * step))])
+    await cache.add_candles(1, [candle(2), candle(5)], [covered(2, 5, 2, empty=(T0 + 4 * step,))])
+    assert await entry(redis) == {"answeredTo": T0 + 5 * step, "fetchedAt": 2, "empty": [T0 + step, T0 + 4 * step]}
+    await cache.add_candles(1, [candle(4, close=7.0)], [covered(5, 6, 3)])  # a real candle where one was empty
+    assert await entry(redis) == {"answeredTo": T0 + 6 * step, "fetchedAt": 3, "empty": [T0 + step]}
+
+
+async def test_a_history_start_is_recorded_only_where_nothing_older_is_held(redis: Redis) -> None:
+    cache = cache_of(redis)
+    await cache.add_candles(1, [candle(0), candle(1)])
+    await cache.add_candles(1, [candle(5)], [covered(3, 5, 1, history_start=T0 + 5 * 300_000)])  # a hole, not a start
+    assert "historyStart" not in (await entry(redis) or {})
+
+
+async def test_empties_are_trimmed_to_the_span_the_key_holds(redis: Redis) -> None:
+    """Once the key is full, intervals older than its oldest candle were trimmed away: their
+    empties go too; and never more than `max_candles` intervals back from the coverage."""
+    cache = cache_of(redis, max_candles=4)
+    step = 300_000
+    await cache.add_candles(1, [candle(1), candle(3)], [covered(0, 4, 1, empty=(T0, T0 + 2 * step, T0 + 4 * step))])
+    assert (await entry(redis) or {})["empty"] == [T0 + 2 * step, T0 + 4 * step]  # T0: beyond 4 intervals back
+    await cache.add_candles(1, [candle(5), candle(6), candle(7)], [covered(5, 7, 2)])
+    assert await cache.count(1, "BTC-USD", Timeframe.M5) == 4  # 3, 5, 6, 7
+    assert (await entry(redis) or {})["empty"] == [T0 + 4 * step]
+
+
+async def test_windows_count_confirmed_empty_intervals_and_report_the_ledger(redis: Redis) -> None:
+    cache = cache_of(redis)
+    step = 300_000
+    # held: 0, 2, 3; confirmed empty: 1, and 4..6 after the newest candle
+    silence = (T0 + step, T0 + 4 * step, T0 + 5 * step, T0 + 6 * step)
+    await cache.add_candles(1, [candle(0), candle(2), candle(3)], [covered(0, 6, 42, empty=silence)])
+    [w] = await cache.windows(1, [("BTC-USD", Timeframe.M5)], depth=5)
+    assert (w.cached_count, w.newest_open_time, w.window_count, w.empty_count) == (3, T0 + 3 * step, 5, 4)
+    assert (w.answered_to, w.fetched_at, w.history_start, w.covered_to) == (T0 + 6 * step, 42, None, T0 + 6 * step)
+
+
+async def test_clear_removes_ledger_entries_with_their_keys(redis: Redis) -> None:
+    """A key the exchange confirmed empty throughout has an entry but no sorted set: it goes too."""
+    cache = cache_of(redis)
+    await cache.add_candles(1, [candle(0)], [covered(0, 0, 1)])
+    await cache.add_candles(1, [], [Coverage("ETH-USD", Timeframe.M5, T0, T0, 1, (T0,))])
+    await cache.add_candles(1, [candle(0, tf=Timeframe.H1)], [Coverage("BTC-USD", Timeframe.H1, T0, T0, 1)])
+    assert not await redis.exists(exchange_candle_key(1, "ETH-USD", "5m"))
+    assert await cache.clear(1, timeframe=Timeframe.M5) == 1
+    assert await redis.hkeys(candle_ledger_key(1)) == [exchange_candle_key(1, "BTC-USD", "1h").encode()]

@@ -22,7 +22,7 @@ def test_our_names() -> None:
     assert keys.warmup_lock_key(2) == "exchange:2:warm-up-schedule:lock"
     assert keys.warmup_queue_key(2) == "exchange:2:warm-up-schedule:queue"
     assert keys.WARMUP_QUEUE_GROUP == "warmup"
-    assert keys.candle_history_key(2) == "exchange:2:candle-history-start"
+    assert keys.candle_ledger_key(2) == "exchange:2:candle-ledger"
 
 
 def test_every_name_in_the_module_is_pinned_above() -> None:
@@ -39,7 +39,7 @@ def test_every_name_in_the_module_is_pinned_above() -> None:
         "warmup_lock_key",
         "warmup_queue_key",
         "WARMUP_QUEUE_GROUP",
-        "candle_history_key",
+        "candle_ledger_key",
     }
     defined = {
         name

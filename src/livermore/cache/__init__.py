@@ -1,5 +1,5 @@
 """Candle storage in the original's Redis layout (Lua scripts in `lua/`); knows nothing of exchanges or warmups."""
 
-from livermore.cache.candles import CandleCache, PairWindow
+from livermore.cache.candles import CandleCache, Coverage, PairWindow
 
-__all__ = ["CandleCache", "PairWindow"]
+__all__ = ["CandleCache", "Coverage", "PairWindow"]

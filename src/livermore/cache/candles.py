@@ -1,8 +1,13 @@
 """Candle storage in sorted sets, in the original's layout, with few round trips.
 
-Every page write is one server-side script call per key (replace-by-open-time and trim, atomic),
-and all pages of one call go in one pipeline: one round trip. Many-key questions are answered by
-one script call per chunk of keys, all chunks in one pipeline.
+The sorted sets hold only real candles, as the exchange returned them (the original's indicators
+treat every member as real). What the exchange confirmed beside them (up to when it answered,
+which intervals had no trade, where a young pair's history starts) lives in the coverage ledger
+(`candle_ledger_key`), written by the same script call as the page it comes with.
+
+Every page write is one server-side script call per key (replace-by-open-time, trim and ledger
+update, atomic), and all pages of one call go in one pipeline: one round trip. Many-key questions
+are answered by one script call per chunk of keys, all chunks in one pipeline.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from importlib import resources
 from itertools import groupby
 from typing import Any, cast
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from livermore.keys import candle_history_key, exchange_candle_key
+from livermore.keys import candle_ledger_key, exchange_candle_key
 from livermore.models import Candle, Timeframe
 
 
@@ -27,9 +33,43 @@ def _script(name: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Coverage:
+    """What one answer of the exchange confirmed about one key, kept in the ledger beside its candles.
+
+    :param asked_from: the first open time asked about: from there on the answer replaces what the
+        ledger said before.
+    :param answered_to: the newest open time the answer accounts for (a candle, or a confirmed
+        silence); None when it vouches for nothing.
+    :param fetched_at: when it was asked (ms): a candle of an interval still open then is partial.
+    :param empty: open times in [asked_from, answered_to] the exchange confirmed had no trade.
+    :param history_start: the pair's first candle, when the exchange has nothing older (a young pair).
+    """
+
+    symbol: str
+    timeframe: Timeframe
+    asked_from: int
+    answered_to: int | None
+    fetched_at: int
+    empty: tuple[int, ...] = ()
+    history_start: int | None = None
+
+    def to_json(self) -> bytes:
+        """The answer as the page script reads it."""
+        doc = {
+            "from": self.asked_from,
+            "answeredTo": self.answered_to,
+            "fetchedAt": self.fetched_at,
+            "empty": list(self.empty),
+            "historyStart": self.history_start,
+        }
+        return orjson.dumps({k: v for k, v in doc.items() if v is not None})
+
+
+@dataclass(frozen=True, slots=True)
 class PairWindow:
-    """What one key holds: `window_count` counts the candles in the span the newest `depth` would fill;
-    `history_start` (only asked for keys holding fewer than `depth`) is the exchange's first candle."""
+    """What one key holds and what its ledger entry says. `window_count` counts the intervals held
+    or confirmed empty in the span the newest `depth` fill, ending at `covered_to`; `empty_count`
+    is how many intervals the ledger confirms empty in all the key spans."""
 
     symbol: str
     timeframe: Timeframe
@@ -37,6 +77,14 @@ class PairWindow:
     newest_open_time: int | None
     window_count: int
     history_start: int | None = None
+    empty_count: int = 0
+    answered_to: int | None = None
+    fetched_at: int | None = None
+
+    @property
+    def covered_to(self) -> int | None:
+        """The newest open time accounted for: the newest candle, or a silence confirmed after it."""
+        return max((t for t in (self.newest_open_time, self.answered_to) if t is not None), default=None)
 
 
 class CandleCache:
@@ -53,19 +101,25 @@ class CandleCache:
         self._scripts = {name: _script(name) for name in ("add_candles.lua", "pair_windows.lua")}
         self._sha = {name: sha1(text.encode()).hexdigest() for name, text in self._scripts.items()}
 
-    async def add_candles(self, exchange_id: int, candles: Iterable[Candle]) -> int:
-        """Write candles (any keys) in one round trip; returns how many were written."""
-        by_key: dict[str, list[Candle]] = defaultdict(list)
+    async def add_candles(self, exchange_id: int, candles: Iterable[Candle], coverage: Iterable[Coverage] = ()) -> int:
+        """Write candles (any keys), each key's page with what the exchange confirmed about it, in
+        one round trip (one script call per key, a key with coverage but no candle included);
+        returns how many candles were written."""
+        pages: dict[str, list[Candle]] = defaultdict(list)
         for c in candles:
-            by_key[exchange_candle_key(exchange_id, c.symbol, c.timeframe.value)].append(c)
-        if not by_key:
+            pages[exchange_candle_key(exchange_id, c.symbol, c.timeframe.value)].append(c)
+        answers = {exchange_candle_key(exchange_id, a.symbol, a.timeframe.value): a for a in coverage}
+        if not pages and not answers:
             return 0
+        ledger = candle_ledger_key(exchange_id)
         calls = []
-        for key, page in by_key.items():
-            args: list[int | bytes] = [self.max_candles]
-            for c in page:
+        for key in dict.fromkeys([*pages, *answers]):
+            answer = answers.get(key)
+            args: list[int | bytes] = [self.max_candles, answer.timeframe.ms if answer else 0]
+            args.append(answer.to_json() if answer else b"")
+            for c in pages[key]:
                 args += (c.timestamp, c.to_member())
-            calls.append(("add_candles.lua", [key], args))
+            calls.append(("add_candles.lua", [key, ledger], args))
         return int(sum(await self._run_scripts(calls)))
 
     async def _run_scripts(self, calls: list[tuple[str, list[str], list[int | bytes]]]) -> list[Any]:
@@ -86,11 +140,6 @@ class CandleCache:
                 await self.redis.script_load(text)
         raise AssertionError("unreachable")
 
-    async def set_history_start(self, exchange_id: int, symbol: str, timeframe: Timeframe, open_ms: int) -> None:
-        """Record that the exchange has no candle of this pair before `open_ms`."""
-        key = exchange_candle_key(exchange_id, symbol, timeframe.value)
-        await self.redis.hset(candle_history_key(exchange_id), key, open_ms)
-
     async def count(self, exchange_id: int, symbol: str, timeframe: Timeframe) -> int:
         return int(await self.redis.zcard(exchange_candle_key(exchange_id, symbol, timeframe.value)))
 
@@ -110,39 +159,46 @@ class CandleCache:
         return [Candle.from_member(m) for m in members]
 
     async def last_before(self, exchange_id: int, symbol: str, timeframe: Timeframe, before_ms: int) -> Candle | None:
-        """The newest cached candle that opened before `before_ms` (the seed for synthetic candles)."""
+        """The newest cached candle that opened before `before_ms` (the seed for synthetic candles,
+        when they are materialised)."""
         key = exchange_candle_key(exchange_id, symbol, timeframe.value)
         found = cast(list[bytes], await self.redis.zrevrangebyscore(key, f"({before_ms}", "-inf", start=0, num=1))
         return Candle.from_member(found[0]) if found else None
 
     async def windows(self, exchange_id: int, pairs: Sequence[tuple[str, Timeframe]], depth: int) -> list[PairWindow]:
-        """Count, newest open time and newest-`depth` window count of every pair, in one round trip
-        (one script call per run of up to `scan_chunk` pairs of one timeframe)."""
+        """Count, newest open time, newest-`depth` window count and ledger entry of every pair, in one
+        round trip (one script call per run of up to `scan_chunk` pairs of one timeframe)."""
         if not pairs:
             return []
         calls = []
         for tf, run in groupby(pairs, key=lambda pair: pair[1]):
             keys = [exchange_candle_key(exchange_id, s, tf.value) for s, _ in run]
             for i in range(0, len(keys), self.scan_chunk):
-                chunk = [*keys[i : i + self.scan_chunk], candle_history_key(exchange_id)]
+                chunk = [*keys[i : i + self.scan_chunk], candle_ledger_key(exchange_id)]
                 calls.append(("pair_windows.lua", chunk, [depth, tf.ms]))
         replies = await self._run_scripts(calls)
         flat = [int(x) for reply in replies for x in reply]
-        rows = (flat[i : i + 4] for i in range(0, len(flat), 4))
+        rows = (flat[i : i + 7] for i in range(0, len(flat), 7))
         return [
-            PairWindow(s, tf, count, _known(newest), window, _known(start))
-            for (s, tf), (count, newest, window, start) in zip(pairs, rows, strict=True)
+            PairWindow(s, tf, count, _known(newest), window, _known(start), empty, _known(to), _known(at))
+            for (s, tf), (count, newest, window, empty, to, at, start) in zip(pairs, rows, strict=True)
         ]
 
     async def clear(self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None) -> int:
-        """Delete candle keys by SCAN (never KEYS); returns how many keys were deleted. A symbol is
-        matched literally: glob characters in it (`*`, `?`, `[`) never widen what is deleted."""
+        """Delete candle keys by SCAN (never KEYS) and their ledger entries by HSCAN (a key the
+        exchange confirmed empty has an entry but no sorted set); returns how many candle keys were
+        deleted. A symbol is matched literally: glob characters in it (`*`, `?`, `[`) never widen
+        what is deleted."""
         pattern = exchange_candle_key(
             exchange_id, "*" if symbol is None else _glob_literal(symbol), timeframe.value if timeframe else "*"
         )
         deleted = 0
-        async for batch in _scan_batches(self.redis, pattern):
+        async for batch in _batches(self.redis.scan_iter(match=pattern, count=_BATCH)):
             deleted += int(await self.redis.unlink(*batch))
+        ledger = candle_ledger_key(exchange_id)
+        entries = self.redis.hscan_iter(ledger, match=pattern, count=_BATCH)
+        async for batch in _batches(field async for field, _ in entries):
+            await self.redis.hdel(ledger, *batch)
         return deleted
 
 
@@ -156,11 +212,14 @@ def _known(value: int) -> int | None:
     return None if value < 0 else value
 
 
-async def _scan_batches(redis: Redis, pattern: str, size: int = 500) -> AsyncIterator[list[bytes]]:
+_BATCH = 500  # names per SCAN/HSCAN step and per delete
+
+
+async def _batches(names: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
     batch: list[bytes] = []
-    async for key in redis.scan_iter(match=pattern, count=size):
-        batch.append(key)
-        if len(batch) >= size:
+    async for name in names:
+        batch.append(name)
+        if len(batch) >= _BATCH:
             yield batch
             batch = []
     if batch:
