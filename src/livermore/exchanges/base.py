@@ -29,6 +29,10 @@ class ExchangeAdapter(Protocol):
     name: str
     exchange_id: int
     metrics: AdapterMetrics
+    # How the exchange reports an interval without trades: True when it returns no candle for it
+    # (Coinbase), so an interval it answered for without a candle is confirmed empty; False when it
+    # returns a zero-volume candle (Binance), so a missing interval is an outage, to fetch again.
+    omits_quiet_intervals: bool
 
     async def fetch_candles(
         self, symbol: str, timeframe: Timeframe, start_ms: int, end_ms: int | None = None

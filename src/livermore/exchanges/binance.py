@@ -31,6 +31,8 @@ class BinanceAdapter(RestAdapter):
     """One process-wide Binance client. The limiter starts at the public default and is configured
     from exchangeInfo before the first other request."""
 
+    omits_quiet_intervals = False  # klines include zero-volume candles for intervals without trades
+
     def __init__(
         self,
         options: ClientOptions,

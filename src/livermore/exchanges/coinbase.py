@@ -38,6 +38,8 @@ def _is_unknown_product(response: httpx.Response) -> bool:
 class CoinbaseAdapter(RestAdapter):
     """One process-wide Coinbase client under a token bucket (rate and burst less the safety margin)."""
 
+    omits_quiet_intervals = True  # an interval without trades has no candle at all
+
     def __init__(
         self,
         options: ClientOptions,
