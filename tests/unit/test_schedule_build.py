@@ -1,6 +1,6 @@
-"""WarmupScheduleBuilder: only insufficient pairs are scheduled; a stale, whole pair whose newest candle
-is inside the target window is fetched from that newest candle (the tail), anything else from the
-window start; a full refresh schedules every pair from the window start."""
+"""WarmupScheduleBuilder: only insufficient pairs are scheduled; a stale or partial, whole pair whose
+coverage reaches into the target window is fetched from its newest covered open time (the tail),
+anything else from the window start; a full refresh schedules every pair from the window start."""
 
 from __future__ import annotations
 
@@ -22,9 +22,15 @@ def builder() -> WarmupScheduleBuilder:
 
 
 def result(
-    symbol: str, reason: Reason, count: int = 100, newest: int | None = None, whole: bool = True
+    symbol: str,
+    reason: Reason,
+    count: int = 100,
+    newest: int | None = None,
+    whole: bool = True,
+    covered: int | None = None,
 ) -> CandleStatusResult:
-    return CandleStatusResult(symbol, TF, count, newest, reason == "ok", reason, whole)
+    """A verdict whose coverage ends at its newest candle unless told."""
+    return CandleStatusResult(symbol, TF, count, newest, reason == "ok", reason, whole, covered or newest)
 
 
 def test_window_start() -> None:
@@ -55,6 +61,11 @@ def test_build_schedules_only_insufficient_pairs() -> None:
     ("r", "fetch_from"),
     [
         (result("TAIL", "stale", newest=WINDOW_START + 3 * TF.ms), WINDOW_START + 3 * TF.ms),
+        # an illiquid pair: its silence was confirmed after its newest candle; the tail starts there
+        (result("QUIET", "stale", newest=WINDOW_START, covered=WINDOW_START + 9 * TF.ms), WINDOW_START + 9 * TF.ms),
+        # the newest candle was fetched while its interval was open: fetched again, with what follows
+        (result("PARTIAL", "partial", newest=TF.floor(NOW) - TF.ms), TF.floor(NOW) - TF.ms),
+        (result("PARTGAP", "partial", newest=TF.floor(NOW) - TF.ms, whole=False), WINDOW_START),
         (result("EDGE", "stale", newest=WINDOW_START), WINDOW_START),
         (result("FAR", "stale", newest=WINDOW_START - TF.ms), WINDOW_START),
         (result("HOLED", "stale", newest=WINDOW_START + 3 * TF.ms, whole=False), WINDOW_START),

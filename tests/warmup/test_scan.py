@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from livermore.cache import Coverage
 from livermore.models import Timeframe
 from livermore.warmup import CandleStatusScanner
 from tests.support.candles import NOW, TF, cache_of, series
@@ -56,14 +57,45 @@ async def test_thousands_of_pairs_in_few_round_trips(redis: Redis) -> None:
     assert calls == 12  # per timeframe, ceil(1,700 / 1,000) script calls; all sent in one pipeline
 
 
+def answer(symbol: str, start: int, newest: int, empty: tuple[int, ...] = (), **kw: int | None) -> Coverage:
+    """What an exchange confirmed, asked from `start` at NOW (unless told), accounting up to `newest`."""
+    fetched_at = kw.pop("fetched_at", None) or NOW
+    return Coverage(symbol, TF, start, newest, fetched_at, empty, **kw)
+
+
 async def test_a_recent_listing_is_whole_once_its_history_start_is_known(redis: Redis) -> None:
     cache = cache_of(redis)
     await cache.add_candles(1, series("NEW", 30))
     await cache.add_candles(1, series("NEWHOLE", 30, skip=frozenset({5})))
     scanner = CandleStatusScanner(cache, threshold=60, clock=lambda: NOW)
     assert [r.reason for r in await scanner.scan(1, ["NEW"], [TF])] == ["low_count"]
-    first = TF.floor(NOW) - 29 * TF.ms
-    await cache.set_history_start(1, "NEW", TF, first)
-    await cache.set_history_start(1, "NEWHOLE", TF, first)
+    first, top = TF.floor(NOW) - 29 * TF.ms, TF.floor(NOW)
+    await cache.add_candles(1, [], [answer(s, first, top, history_start=first) for s in ("NEW", "NEWHOLE")])
     verdicts = {r.symbol: r.reason for r in await scanner.scan(1, ["NEW", "NEWHOLE"], [TF])}
     assert verdicts == {"NEW": "ok", "NEWHOLE": "low_count"}
+
+
+async def test_the_ledger_decides_with_the_candles_in_the_same_call(redis: Redis) -> None:
+    """Confirmed-empty intervals fill the window and a confirmed silence keeps an illiquid pair fresh
+    (Coinbase); a hole the exchange did not confirm is a gap, and a silence it did not confirm is
+    stale (Binance); a newest candle fetched while its interval was open is partial."""
+    cache = cache_of(redis)
+    top = TF.floor(NOW)
+    start = top - 99 * TF.ms
+    last = top - 11 * TF.ms  # the newest candle of ILLIQUID and STOPPED
+    quiet = tuple(last - i * TF.ms for i in (3, 17, 40))  # no trades there
+    silence = tuple(top - i * TF.ms for i in range(1, 11))  # nor in the 10 closed intervals after `last`
+    await cache.add_candles(1, series("ILLIQUID", 100, newest=last, skip=frozenset({3, 17, 40})))
+    await cache.add_candles(1, [], [answer("ILLIQUID", start, top - TF.ms, (*quiet, *silence))])
+    await cache.add_candles(1, series("HOLED", 100, skip=frozenset({3})), [answer("HOLED", start, top)])
+    await cache.add_candles(1, series("STOPPED", 100, newest=last), [answer("STOPPED", start, last)])
+    partial = answer("PARTIAL", start, top - TF.ms, fetched_at=top - TF.ms + 30_000)
+    await cache.add_candles(1, series("PARTIAL", 100, newest=top - TF.ms), [partial])
+    scanner = CandleStatusScanner(cache, threshold=60, clock=lambda: NOW)
+    results = await scanner.scan(1, ["ILLIQUID", "HOLED", "STOPPED", "PARTIAL"], [TF])
+    assert [(r.symbol, r.reason, r.covered_to) for r in results] == [
+        ("ILLIQUID", "ok", top - TF.ms),
+        ("HOLED", "gap", top),
+        ("STOPPED", "stale", last),
+        ("PARTIAL", "partial", top - TF.ms),
+    ]

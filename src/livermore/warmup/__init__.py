@@ -2,11 +2,11 @@
 (schedule, stats), and to exchanges through `exchanges`; knows nothing of the control channel,
 the admin app or Settings.
 
-    scan       CandleStatusScanner: which pairs are complete, fresh and hole-free
+    scan       CandleStatusScanner: which pairs are complete, fresh, final and hole-free
     schedule   WarmupScheduleBuilder: the pairs to fetch, each with where to start (pure)
     store      the schedule and stats documents, the stats events channel
     stats      WarmupStats: the one model of a run, live and final
-    fetch      PairFetcher: one pair from the exchange into the cache; fill_no_trade
+    fetch      PairFetcher: one pair from the exchange into the cache, with its coverage
     drain      Drain: the one executor of schedule entries
     queue      where the drain takes entries from (a Redis Stream, or a list)
     execute    WarmupService: plan, run, backfill, clear

@@ -1,18 +1,47 @@
-"""Fetch one pair from the exchange and store it, filling confirmed no-trade intervals."""
+"""Fetch one pair from the exchange and store it, with what the exchange's answer confirmed."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from livermore.cache import CandleCache
+from livermore.cache import CandleCache, Coverage
 from livermore.exchanges import ExchangeAdapter
 from livermore.models import Candle, Timeframe, now_ms
 
 
+def last_closed(tf: Timeframe, t_ms: int) -> int:
+    """Open time of the newest interval that had closed at `t_ms`."""
+    return tf.floor(t_ms) - tf.ms
+
+
+def coverage(
+    candles: Sequence[Candle], symbol: str, tf: Timeframe, start_ms: int, asked_at: int, omits_quiet: bool
+) -> Coverage:
+    """What one answer for [start_ms, now] (asked at `asked_at`) confirms about the pair.
+
+    An exchange that omits quiet intervals (Coinbase) confirms as empty every interval it answered
+    for without a candle, up to the last one closed when asked (a trailing silence included; the
+    open one may still trade). It cannot tell a young pair from an illiquid first interval, so no
+    history start is claimed: the leading silence is confirmed empty instead, which tells the scanner
+    as much. An exchange that returns zero-volume candles for quiet intervals (Binance) confirms
+    only what it returned: a missing interval is an outage, to be fetched again; a first candle
+    after the start means it has nothing older: the pair is young.
+    """
+    newest = candles[-1].timestamp if candles else None
+    if omits_quiet:
+        settled = last_closed(tf, asked_at)
+        held = {c.timestamp for c in candles}
+        empty = tuple(t for t in range(start_ms, settled + 1, tf.ms) if t not in held)
+        return Coverage(symbol, tf, start_ms, max(settled, newest or settled), asked_at, empty)
+    young = bool(candles) and candles[0].timestamp > start_ms
+    return Coverage(symbol, tf, start_ms, newest, asked_at, history_start=candles[0].timestamp if young else None)
+
+
 def fill_no_trade(candles: Sequence[Candle], prev: Candle | None, start_ms: int, last_closed_ms: int) -> list[Candle]:
-    """Candles of [start_ms, last_closed_ms] made contiguous: an interval the exchange returned no
-    candle for (it had no trades, Coinbase omits those) becomes a synthetic candle carrying the
-    previous close. Nothing is invented before the first known candle (e.g. before a listing)."""
+    """Candles of [start_ms, last_closed_ms] made contiguous, for consumers that want synthetic
+    members (off by default): an interval the exchange returned no candle for (it had no trades,
+    Coinbase omits those) becomes a synthetic candle carrying the previous close. Nothing is
+    invented before the first known candle (e.g. before a listing)."""
     if not candles:
         return []
     tf = candles[0].timeframe
@@ -31,23 +60,37 @@ def fill_no_trade(candles: Sequence[Candle], prev: Candle | None, start_ms: int,
 
 
 class PairFetcher:
-    """Fetches one pair of one exchange from a start time to now and stores it in one round trip."""
+    """Fetches one pair of one exchange from a start time to now and stores it, with its coverage
+    (the ledger entry), in one script call."""
 
     def __init__(
-        self, adapter: ExchangeAdapter, cache: CandleCache, exchange_id: int, clock: Callable[[], int] = now_ms
+        self,
+        adapter: ExchangeAdapter,
+        cache: CandleCache,
+        exchange_id: int,
+        clock: Callable[[], int] = now_ms,
+        *,
+        materialise_synthetic: bool = False,
     ):
+        """
+        :param materialise_synthetic: also write a synthetic member (previous close, volume 0) for
+            each interval the exchange confirmed empty after a known candle, for consumers that
+            want a contiguous series. Off by default: the original treats every member as real.
+        """
         self.adapter = adapter
         self.cache = cache
         self.exchange_id = exchange_id
         self.clock = clock
+        self.materialise_synthetic = materialise_synthetic
 
     async def __call__(self, symbol: str, timeframe: Timeframe, start_ms: int) -> int:
         """Fetch [start_ms, now] and write it; returns candles written."""
-        eid = self.exchange_id
         start_ms = timeframe.floor(start_ms)
+        asked_at = self.clock()
         candles = await self.adapter.fetch_candles(symbol, timeframe, start_ms)
-        if candles and candles[0].timestamp > start_ms:  # nothing older on the exchange: a recent listing
-            await self.cache.set_history_start(eid, symbol, timeframe, candles[0].timestamp)
-        prev = await self.cache.last_before(eid, symbol, timeframe, start_ms) if candles else None
-        last_closed = timeframe.floor(self.clock()) - timeframe.ms
-        return await self.cache.add_candles(eid, fill_no_trade(candles, prev, start_ms, last_closed))
+        omits_quiet = self.adapter.omits_quiet_intervals
+        answer = coverage(candles, symbol, timeframe, start_ms, asked_at, omits_quiet)
+        if self.materialise_synthetic and omits_quiet and candles:
+            prev = await self.cache.last_before(self.exchange_id, symbol, timeframe, start_ms)
+            candles = fill_no_trade(candles, prev, start_ms, last_closed(timeframe, asked_at))
+        return await self.cache.add_candles(self.exchange_id, candles, [answer])

@@ -1,4 +1,4 @@
-"""CandleStatusScanner: which cached pairs are complete, fresh and hole-free."""
+"""CandleStatusScanner: which cached pairs are complete, fresh, final and hole-free."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe, now_ms
 
 log = logging.getLogger(__name__)
 
-Reason = Literal["empty", "low_count", "stale", "gap", "ok"]
+Reason = Literal["empty", "low_count", "stale", "gap", "partial", "ok"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,18 +25,22 @@ class CandleStatusResult:
     newest_open_time: int | None
     sufficient: bool
     reason: Reason
-    # Up to its newest candle the cache is enough (the newest `threshold` contiguous, or the whole
-    # history of a recent listing): fetching only the tail makes a stale pair sufficient again.
+    # Up to `covered_to` the cache is enough (the newest `threshold` intervals held or confirmed
+    # empty, or the whole history of a recent listing): fetching only the tail from there makes a
+    # stale or partial pair sufficient again.
     whole: bool = False
+    # The newest open time accounted for: the newest candle, or a silence the exchange confirmed after it.
+    covered_to: int | None = None
 
 
 class CandleStatusScanner:
-    """Scans every symbol x timeframe pair in a few Redis round trips (one script call per chunk).
+    """Scans every symbol x timeframe pair in a few Redis round trips (one script call per chunk,
+    which reads the candles and the coverage ledger together).
 
-    A pair is sufficient only if it holds `threshold` candles (or all the exchange has, for a recent
-    listing), its newest candle opened within two intervals of now, and the newest `threshold`
-    candles are contiguous: one ZCOUNT over the span they must fill answers all three. Counting
-    alone would call a cache that stopped updating hours ago sufficient.
+    A pair is sufficient only if its newest `threshold` intervals are each a candle or confirmed
+    empty by the exchange (or it holds all the exchange has, for a recent listing), that coverage
+    reaches the last closed interval, and its newest candle was not fetched while its interval
+    was still open. Counting alone would call a cache that stopped updating hours ago sufficient.
     """
 
     def __init__(self, cache: CandleCache, *, threshold: int, clock: Callable[[], int] = now_ms):
@@ -66,29 +70,49 @@ class CandleStatusScanner:
 
 
 def verdict(w: PairWindow, threshold: int, now: int) -> CandleStatusResult:
-    """The pure rule behind a scan: what one key's window says about its pair at `now`."""
+    """The pure rule behind a scan: what one key's window and ledger entry say about its pair at `now`.
+
+    Intervals count when they hold a candle or the exchange confirmed them empty (the ledger);
+    freshness is judged by that coverage, not by the newest candle alone, so an illiquid pair whose
+    silence is confirmed up to the last closed interval is fresh, and a pair whose exchange stopped
+    answering with candles is not.
+    """
     tf = w.timeframe
-    holed = w.window_count < min(w.cached_count, threshold)
-    long_enough = w.cached_count >= threshold or _whole_history(w)
+    covered = w.covered_to
+    known = w.cached_count + w.empty_count
+    holed = w.window_count < min(known, threshold)
+    long_enough = known >= threshold or _whole_history(w, known)
     reason: Reason
-    if w.newest_open_time is None:
+    if covered is None:
         reason = "empty"
-    elif w.newest_open_time < tf.floor(now) - tf.ms:
+    elif covered < tf.floor(now) - tf.ms:
         reason = "stale"
     elif not long_enough:
         reason = "low_count"
     elif holed:
         reason = "gap"
+    elif _partial(w, now):
+        reason = "partial"
     else:
         reason = "ok"
     whole = long_enough and not holed
-    return CandleStatusResult(w.symbol, tf, w.cached_count, w.newest_open_time, reason == "ok", reason, whole)
+    return CandleStatusResult(w.symbol, tf, w.cached_count, w.newest_open_time, reason == "ok", reason, whole, covered)
 
 
-def _whole_history(w: PairWindow) -> bool:
-    """A pair listed recently has fewer candles than the threshold: enough when it holds every
-    interval from its first candle on the exchange to the newest."""
-    if w.history_start is None or w.newest_open_time is None or w.newest_open_time < w.history_start:
+def _partial(w: PairWindow, now: int) -> bool:
+    """The newest candle's interval has closed, but the candle was fetched before it closed: it is
+    the half-formed candle of an open interval, to be fetched again."""
+    newest, fetched_at = w.newest_open_time, w.fetched_at
+    if newest is None or fetched_at is None:  # unknown: cached before the ledger, or by another writer
         return False
-    intervals = (w.newest_open_time - w.history_start) // w.timeframe.ms + 1
-    return w.cached_count == w.window_count == intervals
+    return fetched_at < newest + w.timeframe.ms <= now
+
+
+def _whole_history(w: PairWindow, known: int) -> bool:
+    """A pair listed recently has fewer intervals than the threshold: enough when it accounts for
+    every interval from its first candle on the exchange to the newest covered."""
+    covered = w.covered_to
+    if w.history_start is None or covered is None or covered < w.history_start:
+        return False
+    intervals = (covered - w.history_start) // w.timeframe.ms + 1
+    return known == w.window_count == intervals

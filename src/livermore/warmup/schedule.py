@@ -88,14 +88,15 @@ class WarmupScheduleBuilder:
         return tf.floor(now) - (self.target - 1) * tf.ms
 
     def fetch_from(self, r: CandleStatusResult, now: int) -> int:
-        """Where fetching starts: only the tail when the cache is whole and reaches into the target
-        window, else the start of the target window.
+        """Where fetching starts: only the tail when the cache is whole but stale or partial and its
+        coverage reaches into the target window, else the start of the target window.
 
-        The tail starts at the newest cached candle itself, not the one after: it may have been
-        cached while its interval was still open, so it is fetched again, in the same request.
+        The tail starts at the newest covered open time itself, not the one after: a candle there
+        may have been cached while its interval was still open (a partial pair's is), so it is
+        fetched again, in the same request.
         """
         window_start = self.window_start(r.timeframe, now)
-        newest = r.newest_open_time
-        if r.reason == "stale" and r.whole and newest is not None and newest >= window_start:
-            return newest
+        tail = r.covered_to
+        if r.reason in ("stale", "partial") and r.whole and tail is not None and tail >= window_start:
+            return tail
         return window_start
