@@ -27,6 +27,16 @@ class Env:
     symbols: list[str]
     redis: Redis
 
+    def pin(self, at_ms: int | None = None) -> int:
+        """Stop the market clock, which is the service's clock, at `at_ms` (default: now), so that
+        no interval closes between two runs unless the test moves it; returns the time.
+
+        On Coinbase, pin before the first candle request and leave it: the adapter measures the
+        exchange's clock once, and asks for candles up to that clock moved on by wall time."""
+        at = self.sim.now_ms() if at_ms is None else at_ms
+        self.sim.set_clock(fixed_time_ms=at)
+        return at
+
 
 async def make_env(redis: Redis, config: SimulatorConfig, exchange: str) -> AsyncIterator[Env]:
     async with serve_simulator(config) as handle:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any, Literal
 
 import httpx
 import orjson
@@ -13,12 +14,19 @@ from redis.asyncio import Redis
 
 from livermore.embedded import RedisServer, free_port
 from livermore.errors import WarmupAlreadyRunning
-from livermore.keys import exchange_candle_key, warmup_events_channel, warmup_lock_key, warmup_stats_key
+from livermore.keys import (
+    candle_ledger_key,
+    exchange_candle_key,
+    warmup_events_channel,
+    warmup_lock_key,
+    warmup_stats_key,
+)
 from livermore.models import Timeframe
 from livermore.service import adapter_for, warmup_for
 from livermore.simulator import Simulator, SimulatorConfig
 from livermore.warmup import WarmupStats
 from livermore.warmup.execute import StopRequest
+from livermore.warmup.fetch import PairFetcher
 from tests.support.candles import cache_of
 from tests.support.processes import livermore
 from tests.support.warmup_world import SETTINGS, TFS, Env, make_env
@@ -26,8 +34,8 @@ from tests.support.warmup_world import SETTINGS, TFS, Env, make_env
 
 async def assert_complete_and_true(env: Env, symbols: list[str] | None = None) -> None:
     """Every pair holds >= the target, contiguous, and its closed candles equal the simulator's
-    (but the newest closed one: a sufficient pair may hold it as it was while still open, which the
-    live feed, not the warmup, brings up to date)."""
+    (but the newest closed one, when the clock moved on since the run: held as it was while still
+    open, it is what the next scan calls `partial`)."""
     cache = cache_of(env.redis)
     now = env.sim.now_ms()
     for symbol in symbols or env.symbols:
@@ -42,6 +50,7 @@ async def assert_complete_and_true(env: Env, symbols: list[str] | None = None) -
 
 
 async def test_cold_run_fills_everything_then_warm_run_makes_no_call(binance: Env) -> None:
+    binance.pin()
     cold = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
     assert (cold.status, cold.total_pairs, cold.completed_pairs, cold.failed_pairs) == ("complete", 12, 12, 0)
     assert cold.throttled == 0 and cold.candles_written >= 12 * 100
@@ -52,8 +61,10 @@ async def test_cold_run_fills_everything_then_warm_run_makes_no_call(binance: En
 
 async def test_aged_cache_is_topped_up_with_its_tail_only(binance: Env) -> None:
     ex = binance.adapter.exchange_id
+    hour = Timeframe.H1.floor(binance.sim.now_ms())
+    binance.pin(hour + 10 * 60_000 + 30_000)
     await binance.service.run(ex, binance.symbols, TFS)
-    binance.sim.set_clock(offset_ms=40 * 60_000)  # 40 minutes pass: 1m and 5m pairs go stale
+    binance.pin(hour + 50 * 60_000 + 30_000)  # 40 minutes pass: 1m and 5m pairs go stale, the hour is still open
     aged = await binance.service.run(ex, binance.symbols, TFS)
     assert aged.total_pairs == 8 and aged.completed_pairs == 8
     assert aged.rest_calls == 8  # one request per stale pair: only the tail
@@ -64,6 +75,7 @@ async def test_aged_cache_is_topped_up_with_its_tail_only(binance: Env) -> None:
 
 async def test_holed_pair_is_repaired(binance: Env) -> None:
     ex = binance.adapter.exchange_id
+    binance.pin()
     await binance.service.run(ex, binance.symbols, TFS)
     key = exchange_candle_key(ex, binance.symbols[0], "5m")
     scores = [int(s) for _, s in await binance.redis.zrange(key, -20, -20, withscores=True)]
@@ -73,18 +85,34 @@ async def test_holed_pair_is_repaired(binance: Env) -> None:
     await assert_complete_and_true(binance)
 
 
-async def test_no_trade_symbol_converges_on_coinbase(redis: Redis) -> None:
-    config = SimulatorConfig(
-        exchange="coinbase", symbols=3, no_trade_symbols=["ETH-USD"], coinbase_rate_per_s=50, burst=50
-    )
-    async for env in make_env(redis, config, "coinbase"):
+ILLIQUID_COINBASE = SimulatorConfig(
+    exchange="coinbase", symbols=3, no_trade_symbols=["ETH-USD"], coinbase_rate_per_s=50, burst=50
+)
+
+
+async def ledger_entry(env: Env, symbol: str, tf: Timeframe) -> dict[str, Any]:
+    """The pair's coverage ledger entry ({} when it has none)."""
+    ex = env.adapter.exchange_id
+    raw = await env.redis.hget(candle_ledger_key(ex), exchange_candle_key(ex, symbol, tf.value))
+    return dict(orjson.loads(raw)) if raw else {}
+
+
+async def test_an_illiquid_coinbase_pair_converges_with_only_real_candles(redis: Redis) -> None:
+    """Coinbase omits intervals without trades: the cache holds exactly what it returned (no
+    synthetic member), the ledger confirms the silences, and the second start makes no call."""
+    async for env in make_env(redis, ILLIQUID_COINBASE, "coinbase"):
+        now = env.pin()
         assert "ETH-USD" in env.symbols
         first = await env.service.run(env.adapter.exchange_id, env.symbols, TFS)
         assert first.status == "complete" and first.failed_pairs == 0
         second = await env.service.run(env.adapter.exchange_id, env.symbols, TFS)
         assert (second.total_pairs, second.rest_calls) == (0, 0)
-        synthetic = [c for c in await cache_of(redis).get_range(1, "ETH-USD", Timeframe.M1) if c.is_synthetic]
-        assert synthetic and all(c.volume == 0 and c.open == c.close for c in synthetic)
+        for tf in TFS:
+            cached = await cache_of(redis).get_range(1, "ETH-USD", tf)
+            assert not [c for c in cached if c.is_synthetic]
+            assert cached == env.sim.candles("ETH-USD", tf, tf.floor(now) - 99 * tf.ms, now)
+            entry = await ledger_entry(env, "ETH-USD", tf)
+            assert entry["empty"] and "historyStart" not in entry
 
 
 async def test_unknown_symbols_fail_without_a_request_and_the_others_complete(binance: Env) -> None:
@@ -101,6 +129,7 @@ async def test_unknown_symbols_fail_without_a_request_and_the_others_complete(bi
 
 
 async def test_a_warm_restart_asks_the_exchange_nothing(binance: Env) -> None:
+    binance.pin()
     await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
     fresh = warmup_for(binance.redis, binance.adapter, SETTINGS, clock=binance.sim.now_ms)  # no cached symbol list
     before = len(binance.sim.log)
@@ -219,19 +248,123 @@ async def test_a_ban_stops_the_run_and_the_report_says_so(binance: Env) -> None:
     assert report.completed_pairs == 0 and "pairs left for the next run" in (report.message or "")
 
 
-async def test_a_recent_listing_converges(redis: Redis) -> None:
-    """A symbol listed 30 minutes ago has 30 one-minute candles, fewer than the threshold: after
-    one fetch the cache knows that is all there is, and the next run makes no call."""
-    probe = Simulator(SimulatorConfig(exchange="binance", symbols=2))
-    listing = Timeframe.M1.floor(probe.now_ms()) - 30 * 60_000
-    config = SimulatorConfig(exchange="binance", symbols=2, listings={"ETHUSDT": listing})
-    async for env in make_env(redis, config, "binance"):
+@pytest.mark.parametrize(("exchange", "symbol"), [("binance", "ETHUSDT"), ("coinbase", "ETH-USD")])
+async def test_a_recent_listing_converges(redis: Redis, exchange: Literal["binance", "coinbase"], symbol: str) -> None:
+    """A symbol listed 30 minutes ago has 31 one-minute candles, fewer than the threshold: after
+    one fetch the cache knows that is all there is, and the next run makes no call. Binance returns
+    a candle for every interval, quiet or not: its first candle after the start is where the
+    history starts. Coinbase omits quiet intervals: the silence before the listing is confirmed empty."""
+    now = Simulator(SimulatorConfig(exchange=exchange, symbols=2)).now_ms()
+    listing = Timeframe.M1.floor(now) - 30 * 60_000
+    config = SimulatorConfig(
+        exchange=exchange, symbols=2, listings={symbol: listing}, fixed_time_ms=now, coinbase_rate_per_s=50, burst=50
+    )
+    async for env in make_env(redis, config, exchange):
         first = await env.service.run(env.adapter.exchange_id, env.symbols, [Timeframe.M1])
         assert first.completed_pairs == 2
-        cached = await cache_of(redis).get_range(env.adapter.exchange_id, "ETHUSDT", Timeframe.M1)
-        assert cached[0].timestamp == listing and len(cached) in (31, 32)
+        cached = await cache_of(redis).get_range(env.adapter.exchange_id, symbol, Timeframe.M1)
+        assert cached[0].timestamp == listing and len(cached) == 31
+        entry = await ledger_entry(env, symbol, Timeframe.M1)
+        assert entry.get("historyStart") == (listing if exchange == "binance" else None)
         second = await env.service.run(env.adapter.exchange_id, env.symbols, [Timeframe.M1])
         assert (second.total_pairs, second.rest_calls) == (0, 0)
+
+
+async def test_a_long_listed_coinbase_pair_with_a_quiet_first_interval_is_not_young(redis: Redis) -> None:
+    """The first interval of the window had no trade: Coinbase returns nothing for it, as it would
+    before a listing. Illiquid is not new: no history start; the quiet interval is confirmed empty."""
+    tf = Timeframe.M5
+    probe = Simulator(ILLIQUID_COINBASE)
+    base = probe.listings["ETH-USD"].base
+    at = next(
+        t
+        for t in range(probe.now_ms(), probe.now_ms() + 100 * tf.ms, tf.ms)
+        if probe.market.is_empty(base, tf, tf.floor(t) - 99 * tf.ms)
+    )
+    async for env in make_env(redis, ILLIQUID_COINBASE.model_copy(update={"fixed_time_ms": at}), "coinbase"):
+        first = await env.service.run(env.adapter.exchange_id, env.symbols, [tf])
+        assert first.completed_pairs == 3
+        entry = await ledger_entry(env, "ETH-USD", tf)
+        assert "historyStart" not in entry and tf.floor(at) - 99 * tf.ms in entry["empty"]
+        second = await env.service.run(env.adapter.exchange_id, env.symbols, [tf])
+        assert (second.total_pairs, second.rest_calls) == (0, 0)
+
+
+async def test_an_open_candle_cached_mid_interval_is_replaced_after_it_closes(binance: Env) -> None:
+    """Warmed 30 s into a minute, the 1m candle is half-formed; warmed again 3 s after that minute
+    closed, every pair is `partial` and fetched again from that candle: it becomes the closed one."""
+    ex, m1 = binance.adapter.exchange_id, Timeframe.M1
+    minute = m1.floor(binance.sim.now_ms())
+    binance.pin(minute + 30_000)
+    await binance.service.run(ex, binance.symbols, [m1])
+    binance.pin(minute + 63_000)
+    again = await binance.service.run(ex, binance.symbols, [m1])
+    assert (again.total_pairs, again.rest_calls) == (4, 4)  # one request per pair: only the tail
+    schedule = await binance.service.store.load_schedule(ex)
+    assert schedule is not None and {(e.reason, e.fetch_from) for e in schedule.entries} == {("partial", minute)}
+    for symbol in binance.symbols:
+        [closed] = await cache_of(binance.redis).get_range(ex, symbol, m1, minute, minute)
+        assert [closed] == binance.sim.candles(symbol, m1, minute, minute)
+    settled = await binance.service.run(ex, binance.symbols, [m1])
+    assert settled.rest_calls == 0
+
+
+async def test_a_binance_hole_is_refetched(binance: Env) -> None:
+    """Binance returns zero-volume candles for quiet intervals: an interval it did not return is an
+    outage, never confirmed empty; the pair is a `gap` until the exchange has the candle again."""
+    ex = binance.adapter.exchange_id
+    now = binance.pin()
+    m5 = Timeframe.M5
+    hole = next(t for t in (m5.floor(now) - k * m5.ms for k in range(2, 11)) if t % Timeframe.H1.ms)
+    symbol = binance.symbols[1]
+    binance.sim.set_faults(outages={symbol: (hole, hole + 1)})  # the 5m and the 1m candle opening then
+    await binance.service.run(ex, binance.symbols, TFS)
+    holed = [(r.timeframe, r.reason) for r in await binance.service.scan(ex, binance.symbols, TFS) if not r.sufficient]
+    assert holed == [(Timeframe.M5, "gap"), (Timeframe.M1, "gap")]
+    assert "empty" not in await ledger_entry(binance, symbol, m5)
+    binance.sim.set_faults(outages={})
+    repair = await binance.service.run(ex, binance.symbols, TFS)
+    assert (repair.total_pairs, repair.completed_pairs, repair.rest_calls) == (2, 2, 2)
+    await assert_complete_and_true(binance)
+
+
+async def test_a_stopped_feed_is_stale(binance: Env) -> None:
+    """The exchange's data for a symbol stopped 2 hours ago: nothing is invented after it, and
+    its pairs are never judged sufficient (Binance's silence is an outage, not a quiet market)."""
+    ex = binance.adapter.exchange_id
+    now = binance.pin()
+    symbol = binance.symbols[0]
+    binance.sim.set_faults(outages={symbol: (now - 2 * 3_600_000, now + 3_600_000)})
+    await binance.service.run(ex, binance.symbols, TFS)
+    verdicts = {(r.symbol, r.timeframe): r.reason for r in await binance.service.scan(ex, binance.symbols, TFS)}
+    assert {tf: verdicts.pop((symbol, tf)) for tf in TFS} == {
+        Timeframe.H1: "stale",
+        Timeframe.M5: "stale",
+        Timeframe.M1: "empty",  # the 1m window (100 minutes) lies wholly in the silence
+    }
+    assert set(verdicts.values()) == {"ok"}
+    for tf in TFS:
+        cached = await cache_of(binance.redis).get_range(ex, symbol, tf)
+        assert all(c.timestamp < now - 2 * 3_600_000 and not c.is_synthetic for c in cached)
+    again = await binance.service.run(ex, binance.symbols, TFS)
+    assert (again.total_pairs, again.rest_calls) == (3, 3)
+
+
+async def test_synthetic_members_can_still_be_materialised(redis: Redis) -> None:
+    """Off by default; when asked for, each confirmed-empty interval after a known candle gets a
+    synthetic member (previous close, volume 0), and the scan counts it once."""
+    async for env in make_env(redis, ILLIQUID_COINBASE, "coinbase"):
+        now = env.pin()
+        ex, m1 = env.adapter.exchange_id, Timeframe.M1
+        fetch = PairFetcher(env.adapter, cache_of(redis), ex, env.sim.now_ms, materialise_synthetic=True)
+        await fetch("ETH-USD", m1, m1.floor(now) - 99 * m1.ms)
+        cached = await cache_of(redis).get_range(ex, "ETH-USD", m1)
+        synthetic = [c for c in cached if c.is_synthetic]
+        assert synthetic and all(c.volume == 0 and c.open == c.close for c in synthetic)
+        times = [c.timestamp for c in cached]
+        assert times == list(range(times[0], times[-1] + 1, m1.ms)) and times[-1] >= m1.floor(now) - m1.ms
+        [r] = await env.service.scan(ex, ["ETH-USD"], [m1])
+        assert r.reason == "ok"
 
 
 async def test_clear_cache_is_refused_while_another_process_holds_the_lease(

@@ -29,6 +29,10 @@ class Faults(BaseModel):
     malformed_rate: float = Field(0.0, ge=0, le=1, description="share answered 200 with a garbage body")
     timeout_s: float = 30.0
     symbol_errors: dict[str, int] = Field(default_factory=dict, description="symbol -> HTTP status")
+    outages: dict[str, tuple[int, int]] = Field(
+        default_factory=dict,
+        description="symbol -> [from, to) open times (ms) served without a candle: an outage, or a stopped feed",
+    )
     force_429: int = Field(0, ge=0, description="the next N requests get 429")
     force_429_retry_after_s: int = Field(1, ge=1)
 
@@ -131,15 +135,18 @@ class Simulator:
     def candles(self, symbol: str, timeframe: Timeframe, start_ms: int, end_ms: int) -> list[Candle]:
         """The candles this exchange serves with open time in [start_ms, end_ms], ascending: Binance
         includes zero-volume no-trade intervals, Coinbase omits them; nothing before the listing or
-        after the current (open) interval."""
+        after the current (open) interval, nor inside the symbol's outage."""
         listing = self.listings[symbol]
         now = self.now_ms()
         tf = timeframe
         first = max(-(-start_ms // tf.ms) * tf.ms, self.market.first_open(listing.base, tf))
         last = min(tf.floor(end_ms), tf.floor(now))
+        down_from, down_to = self.faults.outages.get(symbol, (0, 0))
         out = []
         for t in range(first, last + 1, tf.ms):
             if self.config.exchange == "coinbase" and self.market.is_empty(listing.base, tf, t):
+                continue
+            if down_from <= t < down_to:
                 continue
             out.append(self.market.candle(listing.base, symbol, tf, t, now))
         return out
