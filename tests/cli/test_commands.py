@@ -9,7 +9,9 @@ from typer.testing import CliRunner
 
 from livermore.cli import app
 from livermore.embedded import RedisServer, free_port
+from livermore.models import Timeframe
 from livermore.simulator import SimulatorConfig, serve_simulator
+from tests.support.candles import clear_of_interval_end
 from tests.support.processes import livermore
 
 
@@ -62,6 +64,7 @@ async def test_warmup_json_report_and_exit_code(redis_server: RedisServer) -> No
             out, _ = await proc.communicate()
             return proc.returncode or 0, orjson.loads(out)
 
+        await clear_of_interval_end(Timeframe.M5, 20)  # a 5m candle that closed since would be fetched again
         code, report = await warmup("BTCUSDT,ETHUSDT")
         assert code == 0
         assert set(report) >= {

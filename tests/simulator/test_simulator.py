@@ -27,6 +27,16 @@ def test_ground_truth_is_deterministic_positive_and_seeded() -> None:
     assert min(c.low for c in btc) > 10_000 and max(c.high for c in btc) < 500_000
 
 
+def test_an_outage_serves_no_candle_in_its_span_on_either_exchange() -> None:
+    m5 = Timeframe.M5
+    down = (OPEN - 10 * m5.ms, OPEN - 7 * m5.ms)  # 3 intervals
+    for exchange, symbol in (("binance", "ETHUSDT"), ("coinbase", "ETH-USD")):
+        sim = Simulator(SimulatorConfig(exchange=exchange, symbols=3, fixed_time_ms=OPEN, outages={symbol: down}))
+        served = [c.timestamp for c in sim.candles(symbol, m5, OPEN - 20 * m5.ms, OPEN)]
+        assert served == [t for t in range(OPEN - 20 * m5.ms, OPEN + 1, m5.ms) if not down[0] <= t < down[1]]
+        assert len(sim.candles(symbol.replace("ETH", "BTC"), m5, OPEN - 20 * m5.ms, OPEN)) == 21
+
+
 async def test_binance_wire_rate_rules_and_controls() -> None:
     async with (
         serve_simulator(SimulatorConfig(symbols=3, window_s=30, weight_limit=30, ban_s=60)) as s,

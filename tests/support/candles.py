@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from redis.asyncio import Redis
 
 from livermore.cache import CandleCache
 from livermore.config import Settings
-from livermore.models import Candle, Timeframe
+from livermore.models import Candle, Timeframe, now_ms
 from livermore.service import candle_cache
 
 NOW = 1_750_000_000_000
@@ -24,3 +26,12 @@ def series(
     """n candles ending at `newest` (default: the current open interval), minus the indices in `skip`."""
     top = tf.floor(NOW) if newest is None else newest
     return [Candle(top - i * tf.ms, 10.0, 11.0, 9.0, 10.5, 1.0, symbol, tf) for i in range(n) if i not in skip]
+
+
+async def clear_of_interval_end(tf: Timeframe, margin_s: float) -> None:
+    """If the wall clock's current `tf` interval ends within `margin_s`, wait for the next one: a
+    test on wall time whose runs must see no `tf` interval close (a candle fetched while its
+    interval was open is `partial` once it has closed, and fetched again) then has `margin_s`."""
+    left_ms = tf.floor(now_ms()) + tf.ms - now_ms()
+    if left_ms < margin_s * 1000:
+        await asyncio.sleep(left_ms / 1000)
