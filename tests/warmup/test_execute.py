@@ -263,3 +263,21 @@ async def test_a_dead_exchange_ends_the_run_at_once_as_unreachable(redis: Redis)
     assert (report.status, report.outcome, report.completed_pairs) == ("error", "exchange_unreachable", 0)
     assert "nothing was fetched" in (report.message or "")
     assert adapter.metrics.retries == 1  # the symbol list was asked for once and retried once: no pair was tried
+
+
+async def test_a_cancel_stops_within_one_request_and_says_what_is_left(binance: Env) -> None:
+    """Every klines request hangs at the exchange: a cancel abandons the ones in flight at once
+    (no timeout waited out, no retry), claims nothing more, and the stats say done and left."""
+    binance.sim.set_faults(timeout_rate=1.0, timeout_s=20.0)
+    arrived = int(binance.sim.stats()["requests"])
+    stop = StopRequest()
+    run = asyncio.create_task(binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS, stop=stop))
+    async with asyncio.timeout(10):
+        while int(binance.sim.stats()["requests"]) - arrived < SETTINGS.max_in_flight:
+            await asyncio.sleep(0.01)
+    stop.request("cancelled", "cancelled by an operator")
+    report = await run
+    assert (report.outcome, report.completed_pairs, report.failed_pairs) == ("cancelled", 0, 0)
+    assert report.message == "cancelled by an operator; 12 pairs left for the next run"
+    assert report.retries == 0  # abandoned: no timeout waited out, no retry sent
+    assert int(binance.sim.stats()["requests"]) - arrived == SETTINGS.max_in_flight

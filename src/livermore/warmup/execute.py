@@ -46,14 +46,13 @@ class StopRequest:
     def __init__(self) -> None:
         self.outcome: Outcome | None = None
         self.message: str | None = None
-
-    def __call__(self) -> bool:
-        return self.outcome is not None
+        self.requested = asyncio.Event()
 
     def request(self, outcome: Outcome, message: str) -> None:
         """The first request wins: a shutdown after a cancel does not rewrite why the run stopped."""
         if self.outcome is None:
             self.outcome, self.message = outcome, message
+            self.requested.set()
 
 
 @dataclass
@@ -263,7 +262,7 @@ class _Run:
             self.stats,
             max_in_flight=service.max_in_flight,
             policy=service.policy,
-            stop_when=lambda: self.stop() or self.lost.is_set(),
+            halt_on=(self.stop.requested, self.lost),
             after_batch=self._publish,
         )
 
