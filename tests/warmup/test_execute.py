@@ -281,3 +281,21 @@ async def test_a_cancel_stops_within_one_request_and_says_what_is_left(binance: 
     assert report.message == "cancelled by an operator; 12 pairs left for the next run"
     assert report.retries == 0  # abandoned: no timeout waited out, no retry sent
     assert int(binance.sim.stats()["requests"]) - arrived == SETTINGS.max_in_flight
+
+
+async def test_pairs_that_age_during_the_run_are_touched_up(binance: Env) -> None:
+    """When the drain ends the market has moved on 10 minutes (the simulator's clock): the 1m and 5m
+    pairs fetched early are stale again, so the run fetches them once more before it says complete."""
+    moved: list[bool] = []
+
+    def move_clock_at_the_end_of_the_drain(stats: WarmupStats) -> None:
+        if stats.status == "fetching" and stats.total_pairs and stats.done_pairs == stats.total_pairs and not moved:
+            binance.sim.set_clock(offset_ms=10 * 60_000)
+            moved.append(True)
+
+    ex = binance.adapter.exchange_id
+    report = await binance.service.run(ex, binance.symbols, TFS, on_progress=move_clock_at_the_end_of_the_drain)
+    assert moved and (report.outcome, report.status) == ("complete", "complete")
+    assert (report.touch_up_pairs, report.total_pairs, report.completed_pairs) == (8, 12 + 8, 12 + 8)
+    assert [r.reason for r in await binance.service.scan(ex, binance.symbols, TFS)] == ["ok"] * 12
+    await assert_complete_and_true(binance)
