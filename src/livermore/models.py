@@ -30,7 +30,7 @@ class Timeframe(str, Enum):  # noqa: UP042  StrEnum would change str()/format() 
     @property
     def ms(self) -> int:
         """Length of one interval in milliseconds."""
-        return _TIMEFRAME_MS[self.value]
+        return _TIMEFRAME_MS[self._value_]  # _value_: what .value reads, without the property's cost
 
     def floor(self, t_ms: int) -> int:
         """Open time of the interval that contains `t_ms`."""
