@@ -83,7 +83,6 @@ def warmup_for(
         stats_interval_s=settings.stats_interval_s,
         touch_up_passes=settings.touch_up_passes,
         policy=policy,
-        clock=clock,
     )
 
 

@@ -23,7 +23,7 @@ from livermore.cache import CandleCache
 from livermore.errors import ExchangeBannedError, ExchangeError, WarmupAlreadyRunning
 from livermore.exchanges import ExchangeAdapter
 from livermore.keys import warmup_lock_key
-from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe, now_ms
+from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
 from livermore.warmup.drain import Drain, WarmupPolicy
 from livermore.warmup.fetch import PairFetcher
 from livermore.warmup.lock import LeaseHolder, LeaseLock, LockHeldError, lease_holder
@@ -89,7 +89,6 @@ class WarmupService:
     stats_interval_s: float
     touch_up_passes: int
     policy: WarmupPolicy = "smart"
-    clock: Callable[[], int] = now_ms
     store: WarmupStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -98,6 +97,11 @@ class WarmupService:
     @property
     def cache(self) -> CandleCache:
         return self.scanner.cache
+
+    @property
+    def clock(self) -> Callable[[], int]:
+        """The scanner's: the run judges and stamps with the same time."""
+        return self.scanner.clock
 
     async def is_running(self, exchange_id: int) -> bool:
         """Whether a process that may be alive holds the warmup lease of this exchange (a lease left
