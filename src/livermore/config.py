@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     )
     coinbase_rate_per_s: float = Field(10.0, gt=0)
     lock_ttl_s: float = Field(30.0, gt=0, description="a killed warmup's lease frees itself after this")
+    touch_up_passes: int = Field(2, ge=0, description="scans after the drain for pairs that aged meanwhile")
     stats_interval_s: float = Field(0.25, ge=0, description="stats are written at most this often")
     symbol_catalog_ttl_s: float = Field(3600.0, gt=0, description="the exchange's symbol list is fetched this rarely")
     admin_token: str | None = None

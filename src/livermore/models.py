@@ -30,7 +30,7 @@ class Timeframe(str, Enum):  # noqa: UP042  StrEnum would change str()/format() 
     @property
     def ms(self) -> int:
         """Length of one interval in milliseconds."""
-        return _TIMEFRAME_MS[self.value]
+        return _TIMEFRAME_MS[self._value_]  # _value_: what .value reads, without the property's cost
 
     def floor(self, t_ms: int) -> int:
         """Open time of the interval that contains `t_ms`."""
@@ -106,6 +106,14 @@ def js_number(x: float) -> str:
     return f"{sign}{mantissa}e{'+' if n > 0 else '-'}{abs(n - 1)}"
 
 
+_INF = math.inf
+
+
+def _show(x: float) -> str:
+    """A number in a problem's text: as the member would have it, or nan / inf / -inf."""
+    return js_number(x) if math.isfinite(x) else repr(float(x))
+
+
 def _json_number(x: float) -> float | int | orjson.Fragment:
     """`x` for orjson.dumps so that it writes what JSON.stringify writes.
 
@@ -142,7 +150,8 @@ class Candle:
     is_synthetic: bool = False
 
     def to_member(self) -> bytes:
-        """The sorted-set member, byte-compatible with the original (key order, JS numbers)."""
+        """The sorted-set member, byte for byte what the original writes: JSON.stringify of the same object
+        (this key order, numbers as JavaScript writes them: `50000`, `0.00000999`, `10000000000000000`)."""
         doc: dict[str, Any] = {
             "timestamp": self.timestamp,
             "open": _json_number(self.open),
@@ -172,6 +181,34 @@ class Candle:
             timeframe=Timeframe(d["timeframe"]),
             is_synthetic=bool(d.get("isSynthetic", False)),
         )
+
+    def problem(self) -> str | None:
+        """Why this candle must not be written, or None when it may.
+
+        The original's reader validates every member of a key and throws for the whole key when one
+        member has a non-positive price, so one bad candle would hide all the pair's candles from its
+        indicators; an inconsistent one (high below low, open time off the grid) is wrong data all the same.
+        Returns the first problem found: prices not finite or not positive, high below low, high below
+        open/close, low above open/close, volume negative or not finite (0 is fine), open time not on the
+        timeframe's grid (every timeframe is a whole number of minutes, hours or days in UTC).
+        """
+        o, h, lo, c, v = self.open, self.high, self.low, self.close, self.volume
+        if 0 < lo <= o <= h < _INF and lo <= c <= h and 0 <= v < _INF and self.timestamp % self.timeframe.ms == 0:
+            return None  # the common case in one go; NaN fails every comparison
+        for name, price in (("open", o), ("high", h), ("low", lo), ("close", c)):
+            if not (0 < price < _INF):
+                return f"{name} is {_show(price)}"
+        if h < lo:
+            return f"high {_show(h)} is below low {_show(lo)}"
+        for name, price in (("open", o), ("close", c)):
+            if h < price:
+                return f"high {_show(h)} is below {name} {_show(price)}"
+        for name, price in (("open", o), ("close", c)):
+            if lo > price:
+                return f"low {_show(lo)} is above {name} {_show(price)}"
+        if not (0 <= v < _INF):
+            return f"volume is {_show(v)}"
+        return f"open time {self.timestamp} is not on the {self.timeframe.value} grid"
 
     def synthetic_next(self, timestamp: int) -> Candle:
         """A no-trade candle at `timestamp`: this candle's close as OHLC, volume 0 (the original's rule)."""

@@ -81,8 +81,8 @@ def warmup_for(
         max_in_flight=settings.max_in_flight,
         lock_ttl_s=settings.lock_ttl_s,
         stats_interval_s=settings.stats_interval_s,
+        touch_up_passes=settings.touch_up_passes,
         policy=policy,
-        clock=clock,
     )
 
 

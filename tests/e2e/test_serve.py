@@ -1,4 +1,4 @@
-"""`livermore serve` as a process: boot, autostart, and SIGTERM in the middle of a warmup."""
+"""`livermore serve` as a process: boot, autostart, and SIGTERM or Ctrl-C in the middle of a warmup."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import asyncio
 import signal
 from asyncio.subprocess import PIPE
 
+import pytest
 from redis.asyncio import Redis
 
 from livermore.embedded import RedisServer, free_port
+from livermore.keys import warmup_lock_key
 from livermore.simulator import SimulatorConfig, serve_simulator
 from livermore.warmup.store import WarmupStore
 from livermore.warmup.symbols import MonitoredSymbols
@@ -17,8 +19,9 @@ from tests.support.processes import livermore
 BINANCE = 2
 
 
-async def test_sigterm_interrupts_the_running_warmup_at_an_entry_boundary_and_exits_cleanly(
-    redis: Redis, redis_server: RedisServer
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+async def test_a_signal_interrupts_the_running_warmup_and_the_service_exits_cleanly(
+    redis: Redis, redis_server: RedisServer, sig: signal.Signals
 ) -> None:
     config = SimulatorConfig(exchange="binance", symbols=8, latency_ms=(200.0, 200.0))
     async with serve_simulator(config) as sim:
@@ -32,7 +35,7 @@ async def test_sigterm_interrupts_the_running_warmup_at_an_entry_boundary_and_ex
             async with asyncio.timeout(30):
                 while (stats := await WarmupStore(redis).load_stats(BINANCE)) is None or stats.status != "fetching":
                     await asyncio.sleep(0.02)
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(sig)
             async with asyncio.timeout(30):
                 out, _ = await proc.communicate()
         finally:
@@ -50,3 +53,4 @@ async def test_sigterm_interrupts_the_running_warmup_at_an_entry_boundary_and_ex
     assert (stats.status, stats.outcome) == ("error", "interrupted")
     assert (stats.message or "").startswith("the service shut down; ")
     assert stats.done_pairs < 8
+    assert not await redis.exists(warmup_lock_key(BINANCE))  # the next start does not wait

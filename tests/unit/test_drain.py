@@ -1,7 +1,10 @@
 """Drain: every entry is fetched from its `fetch_from` and counted; a failure is recorded and the rest
-go on; a ban stops claiming; `stop_when` is asked before each claim; `after_batch` follows each batch."""
+go on; a ban stops claiming; a halt stops within one request (entries in flight are abandoned, neither
+done nor failed); `after_batch` follows each batch."""
 
 from __future__ import annotations
+
+import asyncio
 
 from livermore.errors import ExchangeBannedError
 from livermore.models import Timeframe
@@ -60,14 +63,44 @@ async def test_ban_stops_claiming() -> None:
     assert [e.symbol for _, e in await source.claim(10)] == ["C", "D"]  # left unclaimed
 
 
-async def test_stop_when_is_asked_before_each_claim() -> None:
-    fetch = FakeFetch()
-    entries = [entry("A"), entry("B"), entry("C")]
-    d = drain(fetch, stop_when=lambda: len(fetch.calls) >= 2)
-    await d.run(EntryList(entries), len(entries))
-    assert [s for s, _, _ in fetch.calls] == ["A", "B"]
+class HangingFetch(FakeFetch):
+    """Answers the first `answered` calls, then hangs like a request waiting for the limiter or the
+    exchange; the halt is set when the hang begins."""
+
+    def __init__(self, halt: asyncio.Event, answered: int):
+        super().__init__()
+        self.halt, self.answered, self.abandoned = halt, answered, 0
+
+    async def __call__(self, symbol: str, timeframe: Timeframe, start_ms: int) -> int:
+        written = await super().__call__(symbol, timeframe, start_ms)
+        if len(self.calls) <= self.answered:
+            return written
+        self.halt.set()
+        try:
+            await asyncio.Event().wait()  # never answered
+        except asyncio.CancelledError:
+            self.abandoned += 1
+            raise
+        raise AssertionError("unreachable")
+
+
+async def test_a_halt_abandons_what_is_in_flight_and_claims_nothing_more() -> None:
+    halt = asyncio.Event()
+    fetch = HangingFetch(halt, answered=2)
+    entries = [entry(s) for s in "ABCDEF"]
+    d = drain(fetch, max_in_flight=2, halt_on=(halt,))
+    source = EntryList(entries)
+    await d.run(source, len(entries))
+    assert (d.stats.completed_pairs, d.stats.failed_pairs) == (2, 0)  # the abandoned are neither
+    assert fetch.abandoned == 2 and len(fetch.calls) == 4 and d.stopped()
+    assert [e.symbol for _, e in await source.claim(10)] == ["E", "F"]  # never claimed
+
+
+async def test_a_halt_set_before_the_run_claims_nothing() -> None:
+    halt = asyncio.Event()
+    halt.set()
     never = FakeFetch()
-    await drain(never, stop_when=lambda: True).run(EntryList(entries), len(entries))
+    await drain(never, halt_on=(halt,)).run(EntryList([entry("A")]), 1)
     assert never.calls == []
 
 

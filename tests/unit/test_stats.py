@@ -97,6 +97,7 @@ def test_json_field_order() -> None:
         "failedPairs",
         "percentComplete",
         "etaMs",
+        "touchUpPairs",
         "currentSymbol",
         "currentTimeframe",
         "failures",

@@ -346,8 +346,13 @@ async def test_a_stopped_feed_is_stale(binance: Env) -> None:
     for tf in TFS:
         cached = await cache_of(binance.redis).get_range(ex, symbol, tf)
         assert all(c.timestamp < now - 2 * 3_600_000 and not c.is_synthetic for c in cached)
-    again = await binance.service.run(ex, binance.symbols, TFS)
-    assert (again.total_pairs, again.rest_calls) == (3, 3)
+    await binance.service.run(ex, binance.symbols, TFS)
+    schedule = await binance.service.store.load_schedule(ex)  # the next run fetches them again
+    assert schedule is not None and [(e.symbol, e.timeframe, e.reason) for e in schedule.entries] == [
+        (symbol, Timeframe.H1, "stale"),
+        (symbol, Timeframe.M5, "stale"),
+        (symbol, Timeframe.M1, "empty"),
+    ]
 
 
 async def test_synthetic_members_can_still_be_materialised(redis: Redis) -> None:
@@ -396,3 +401,39 @@ async def test_a_dead_exchange_ends_the_run_at_once_as_unreachable(redis: Redis)
     assert (report.status, report.outcome, report.completed_pairs) == ("error", "exchange_unreachable", 0)
     assert "nothing was fetched" in (report.message or "")
     assert adapter.metrics.retries == 1  # the symbol list was asked for once and retried once: no pair was tried
+
+
+async def test_a_cancel_stops_within_one_request_and_says_what_is_left(binance: Env) -> None:
+    """Every klines request hangs at the exchange: a cancel abandons the ones in flight at once
+    (no timeout waited out, no retry), claims nothing more, and the stats say done and left."""
+    binance.sim.set_faults(timeout_rate=1.0, timeout_s=20.0)
+    arrived = int(binance.sim.stats()["requests"])
+    stop = StopRequest()
+    run = asyncio.create_task(binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS, stop=stop))
+    async with asyncio.timeout(10):
+        while int(binance.sim.stats()["requests"]) - arrived < SETTINGS.max_in_flight:
+            await asyncio.sleep(0.01)
+    stop.request("cancelled", "cancelled by an operator")
+    report = await run
+    assert (report.outcome, report.completed_pairs, report.failed_pairs) == ("cancelled", 0, 0)
+    assert report.message == "cancelled by an operator; 12 pairs left for the next run"
+    assert report.retries == 0  # abandoned: no timeout waited out, no retry sent
+    assert int(binance.sim.stats()["requests"]) - arrived == SETTINGS.max_in_flight
+
+
+async def test_pairs_that_age_during_the_run_are_touched_up(binance: Env) -> None:
+    """When the drain ends the market has moved on 10 minutes (the simulator's clock): the 1m and 5m
+    pairs fetched early are stale again, so the run fetches them once more before it says complete."""
+    moved: list[bool] = []
+
+    def move_clock_at_the_end_of_the_drain(stats: WarmupStats) -> None:
+        if stats.status == "fetching" and stats.total_pairs and stats.done_pairs == stats.total_pairs and not moved:
+            binance.sim.set_clock(offset_ms=10 * 60_000)
+            moved.append(True)
+
+    ex = binance.adapter.exchange_id
+    report = await binance.service.run(ex, binance.symbols, TFS, on_progress=move_clock_at_the_end_of_the_drain)
+    assert moved and (report.outcome, report.status) == ("complete", "complete")
+    assert (report.touch_up_pairs, report.total_pairs, report.completed_pairs) == (8, 12 + 8, 12 + 8)
+    assert [r.reason for r in await binance.service.scan(ex, binance.symbols, TFS)] == ["ok"] * 12
+    await assert_complete_and_true(binance)

@@ -20,6 +20,7 @@ from livermore.cli.options import (
     Symbols,
     Timeframes,
     console,
+    err,
     exchange_id_for,
     fail,
     interrupt_on_signals,
@@ -168,6 +169,7 @@ def warmup(
         if report.failures:
             console.print(failures_table(report))
     if report.outcome != "complete":
+        err.print(f"{report.outcome}: {report.message}", highlight=False)  # one line, whatever stdout is
         raise typer.Exit(OUTCOME_EXIT[report.outcome or "interrupted"])
 
 

@@ -32,9 +32,14 @@ class EntrySource(Protocol):
 
 @dataclass
 class Drain:
-    """Runs entries until the source is empty or `stop_when()` says so; a failing entry is recorded
-    and the others go on, except a ban, which stops claiming (waiting out a ban of minutes to days
-    helps nobody).
+    """Runs entries until the source is empty or one of `halt_on` is set; a failing entry is
+    recorded and the others go on, except a ban, which stops claiming (waiting out a ban of minutes
+    to days helps nobody) and lets the requests in flight finish.
+
+    A halt (a cancel, a signal, a lost lease) stops within one request: nothing more is claimed,
+    and entries waiting for the limiter or for an answer are abandoned. Nothing is half-written:
+    a pair's page is one atomic script call, made only after its whole answer arrived; abandoned
+    entries are neither done nor failed, so the final stats count them as left.
 
     `max_in_flight` workers claim side by side (`smart`) and the adapter's limiter paces them;
     `seed` keeps the original's batches of 5 and 1 s pause, for comparison. `after_batch` is called
@@ -45,17 +50,32 @@ class Drain:
     stats: WarmupStats
     max_in_flight: int
     policy: WarmupPolicy = "smart"
-    stop_when: Callable[[], bool] = lambda: False
+    halt_on: tuple[asyncio.Event, ...] = ()
     after_batch: Callable[[], Awaitable[None]] | None = None
     banned: ExchangeBannedError | None = field(default=None, init=False)
 
     def stopped(self) -> bool:
-        return self.banned is not None or self.stop_when()
+        return self.banned is not None or self.halted()
+
+    def halted(self) -> bool:
+        return any(event.is_set() for event in self.halt_on)
 
     async def run(self, source: EntrySource, entries: int) -> None:
-        """Drain `source`, which holds `entries` entries."""
-        if not entries:
+        """Drain `source`, which holds `entries` entries, unless halted first."""
+        if not entries or self.halted():
             return
+        work = asyncio.ensure_future(self._workers(source, entries))
+        halts = [asyncio.ensure_future(event.wait()) for event in self.halt_on]
+        try:
+            await asyncio.wait([work, *halts], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (*halts, work):
+                task.cancel()  # no-op for what is done; abandons the entries in flight after a halt
+            await asyncio.wait([work, *halts])
+        if not work.cancelled() and (error := work.exception()) is not None:
+            raise error
+
+    async def _workers(self, source: EntrySource, entries: int) -> None:
         if self.policy == "seed":
             await self._seed_worker(source)
         else:

@@ -23,7 +23,7 @@ from livermore.cache import CandleCache
 from livermore.errors import ExchangeBannedError, ExchangeError, WarmupAlreadyRunning
 from livermore.exchanges import ExchangeAdapter
 from livermore.keys import warmup_lock_key
-from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe, now_ms
+from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
 from livermore.warmup.drain import Drain, WarmupPolicy
 from livermore.warmup.fetch import PairFetcher
 from livermore.warmup.lock import LeaseHolder, LeaseLock, LockHeldError, lease_holder
@@ -39,6 +39,15 @@ log = logging.getLogger(__name__)
 ProgressSink = Callable[[WarmupStats], None]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A persisted schedule, the symbols it covers (in the exchange's spelling) and those left out."""
+
+    schedule: WarmupSchedule
+    symbols: list[str]
+    unknown: list[str]
+
+
 class StopRequest:
     """Why a run should end early, asked once by whoever may stop it (an operator's cancel, a
     signal, the service shutting down); the drain looks at it before every claim."""
@@ -46,14 +55,13 @@ class StopRequest:
     def __init__(self) -> None:
         self.outcome: Outcome | None = None
         self.message: str | None = None
-
-    def __call__(self) -> bool:
-        return self.outcome is not None
+        self.requested = asyncio.Event()
 
     def request(self, outcome: Outcome, message: str) -> None:
         """The first request wins: a shutdown after a cancel does not rewrite why the run stopped."""
         if self.outcome is None:
             self.outcome, self.message = outcome, message
+            self.requested.set()
 
 
 @dataclass
@@ -67,6 +75,7 @@ class WarmupService:
     :param catalog: the exchange's symbols: unknown ones are reported before any candle request.
     :param lock_ttl_s: a killed run's lease frees itself after this long.
     :param stats_interval_s: progress is written at most this often.
+    :param touch_up_passes: scans after the drain for pairs that aged while it ran (the original's touch-up).
     """
 
     redis: Redis
@@ -78,8 +87,8 @@ class WarmupService:
     max_in_flight: int
     lock_ttl_s: float
     stats_interval_s: float
+    touch_up_passes: int
     policy: WarmupPolicy = "smart"
-    clock: Callable[[], int] = now_ms
     store: WarmupStore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +97,11 @@ class WarmupService:
     @property
     def cache(self) -> CandleCache:
         return self.scanner.cache
+
+    @property
+    def clock(self) -> Callable[[], int]:
+        """The scanner's: the run judges and stamps with the same time."""
+        return self.scanner.clock
 
     async def is_running(self, exchange_id: int) -> bool:
         """Whether a process that may be alive holds the warmup lease of this exchange (a lease left
@@ -119,20 +133,21 @@ class WarmupService:
 
     async def plan(
         self, exchange_id: int, symbols: Sequence[str], timeframes: Sequence[Timeframe] = SCAN_TIMEFRAME_ORDER
-    ) -> tuple[WarmupSchedule, list[str]]:
-        """Scan, build the schedule and persist it; returns it and the symbols the exchange does not know.
+    ) -> Plan:
+        """Scan, build the schedule and persist it; returns it with the symbols it covers and those
+        the exchange does not know.
 
         The exchange's symbol list is asked for only when something must be fetched, so a warm
         restart makes no request at all; then unknown symbols are left out before any candle
         request, and known ones are scanned under the exchange's own spelling (`btcusdt` -> `BTCUSDT`).
         Raises ExchangeError when the list cannot be had: nothing else could be fetched either.
         """
-        results = await self.scan(exchange_id, symbols, timeframes)
-        unknown: list[str] = []
+        known, unknown = list(dict.fromkeys(symbols)), list[str]()
+        results = await self.scan(exchange_id, known, timeframes)
         if not all(r.sufficient for r in results):
-            known, unknown = await self.catalog.split(symbols)
-            if known != list(symbols):
-                results = await self.scan(exchange_id, known, timeframes)
+            checked, unknown = await self.catalog.split(known)
+            if checked != known:
+                known, results = checked, await self.scan(exchange_id, checked, timeframes)
         schedule = self.builder.build(exchange_id, results, mode="smart")
         await self.store.save_schedule(schedule)
         log.info(
@@ -141,7 +156,7 @@ class WarmupService:
             schedule.needs_fetching,
             schedule.total_pairs,
         )
-        return schedule, unknown
+        return Plan(schedule, known, unknown)
 
     async def run(
         self,
@@ -258,12 +273,13 @@ class _Run:
         self.publisher = StatsPublisher(service.store, interval_s=service.stats_interval_s)
         self.queue = EntryQueue(service.redis, exchange_id, consumer=uuid.uuid4().hex)
         self.fetch_started = now
+        self.known: list[str] = []
         self.drain = Drain(
             PairFetcher(service.adapter, service.cache, exchange_id, service.clock),
             self.stats,
             max_in_flight=service.max_in_flight,
             policy=service.policy,
-            stop_when=lambda: self.stop() or self.lost.is_set(),
+            halt_on=(self.stop.requested, self.lost),
             after_batch=self._publish,
         )
 
@@ -274,6 +290,7 @@ class _Run:
             await self._publish(force=True)
             schedule = await self._plan(timeframes)
             await self.drain.run(self.queue, schedule.needs_fetching)
+            await self._touch_up(timeframes)
             outcome = self._stopped() or _counted_outcome(self.stats)
         except ExchangeBannedError as e:
             outcome = "banned", f"{e}; nothing was fetched"
@@ -289,15 +306,36 @@ class _Run:
         return self.stats
 
     async def _plan(self, timeframes: list[Timeframe]) -> WarmupSchedule:
-        schedule, unknown = await self.s.plan(self.exchange_id, self.symbols, timeframes)
+        plan = await self.s.plan(self.exchange_id, self.symbols, timeframes)
+        schedule, self.known = plan.schedule, plan.symbols
         await self.queue.reset(schedule.entries)
         self.stats.total_pairs = schedule.needs_fetching
         self.stats.skipped_pairs = schedule.sufficient_pairs
-        self.s.record_unknown(self.stats, unknown, timeframes)
+        self.s.record_unknown(self.stats, plan.unknown, timeframes)
         self.stats.status = "fetching"
         self.fetch_started = self.s.clock()
         await self._publish(force=True)
         return schedule
+
+    async def _touch_up(self, timeframes: list[Timeframe]) -> None:
+        """Fetch again what aged while the run went on (a long warmup's 1m pairs go stale before it
+        ends), a bounded number of passes, so the run ends with every pair fresh. Pairs that failed
+        in this run are not tried again here: the next run does that."""
+        failed = {(f.symbol, f.timeframe) for f in self.stats.failures}
+        for _ in range(self.s.touch_up_passes):
+            if self.drain.stopped():
+                return
+            results = await self.s.scan(self.exchange_id, self.known, timeframes)
+            aged = [r for r in results if not r.sufficient and (r.symbol, r.timeframe.value) not in failed]
+            if not aged:
+                return
+            entries = self.s.builder.build(self.exchange_id, aged).entries
+            self.stats.status = "touching_up"
+            self.stats.touch_up_pairs += len(entries)
+            self.stats.total_pairs += len(entries)
+            await self.queue.reset(entries)
+            await self._publish(force=True)
+            await self.drain.run(self.queue, len(entries))
 
     def _stopped(self) -> tuple[Outcome, str] | None:
         """Why the drain stopped before the queue was empty, if it did."""

@@ -42,6 +42,7 @@ class WarmupStats(CamelModel):
     failed_pairs: int = 0
     percent_complete: int = 0
     eta_ms: int | None = None
+    touch_up_pairs: int = 0  # pairs fetched again because they aged while the run went on
     current_symbol: str | None = None
     current_timeframe: str | None = None
     failures: list[Failure] = Field(default_factory=list)

@@ -121,6 +121,7 @@ function renderStats(s) {
   else if (status === "scanning") current.append(`Loading history for ${fmtInt(s.totalSymbols)} symbols: scanning the cache…`);
   else if (status === "fetching" && s.currentSymbol) current.append("Currently warming ", el("b", {}, `${s.currentSymbol} ${s.currentTimeframe}`));
   else if (status === "fetching") current.append(`Loading history for ${fmtInt(s.totalSymbols)} symbols…`);
+  else if (status === "touching_up") current.append(`Touching up ${fmtInt(s.touchUpPairs)} pairs that aged during the run…`);
   else current.append(`${ENDINGS[s.outcome] || "Ended"} ${fmtTime(s.updatedAt)} — ${fmtInt(s.totalSymbols)} symbols, ${fmtInt(s.totalPairs + s.skippedPairs)} pairs`);
 
   $("run-summary").textContent = s
