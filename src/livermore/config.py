@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     )
     coinbase_rate_per_s: float = Field(10.0, gt=0)
     lock_ttl_s: float = Field(30.0, gt=0, description="a killed warmup's lease frees itself after this")
+    materialise_synthetic: bool = Field(
+        False, description="also write synthetic members for intervals the exchange confirmed empty"
+    )
     touch_up_passes: int = Field(2, ge=0, description="scans after the drain for pairs that aged meanwhile")
     stats_interval_s: float = Field(0.25, ge=0, description="stats are written at most this often")
     symbol_catalog_ttl_s: float = Field(3600.0, gt=0, description="the exchange's symbol list is fetched this rarely")

@@ -4,6 +4,7 @@ LivermoreError                  anything we raise on purpose; the CLI prints its
 ├── UsageError                  the operator's input is wrong (unknown exchange, bad --symbols): fix the command
 ├── ExchangeError               an exchange request failed for good, after the retries that were due
 │   ├── UnknownSymbolError      the exchange does not know the symbol: check its spelling (never retried)
+│   ├── UnfitCandleError        the exchange sent a candle the original could not read: nothing of it is written
 │   └── ExchangeBannedError     HTTP 418: nothing is sent before `until_s`; wait, or use another IP
 ├── WarmupAlreadyRunning        another warmup (or cache clear) of the exchange holds the lease: wait or cancel it
 └── CommandError                a control command was refused or failed; the message goes in its `error` reply
@@ -29,6 +30,11 @@ class ExchangeError(LivermoreError):
 
 class UnknownSymbolError(ExchangeError):
     """The exchange does not know this symbol (Binance -1121, Coinbase 404/400): never retried."""
+
+
+class UnfitCandleError(ExchangeError):
+    """The exchange answered with a candle we refuse to store (a non-positive price, high below low,
+    off the timeframe's grid...): the original's reader throws for a whole key on one such member."""
 
 
 class ExchangeBannedError(ExchangeError):

@@ -82,6 +82,7 @@ def warmup_for(
         lock_ttl_s=settings.lock_ttl_s,
         stats_interval_s=settings.stats_interval_s,
         touch_up_passes=settings.touch_up_passes,
+        materialise_synthetic=settings.materialise_synthetic,
         policy=policy,
     )
 

@@ -335,7 +335,14 @@ async def test_a_stopped_feed_is_stale(binance: Env) -> None:
     now = binance.pin()
     symbol = binance.symbols[0]
     binance.sim.set_faults(outages={symbol: (now - 2 * 3_600_000, now + 3_600_000)})
-    await binance.service.run(ex, binance.symbols, TFS)
+    report = await binance.service.run(ex, binance.symbols, TFS)
+    # fetched in the drain and in both touch-up passes, still not whole: failed, and the run says so
+    assert (report.outcome, report.touch_up_pairs, report.total_pairs) == ("failed", 6, 18)
+    assert (report.completed_pairs, report.failed_pairs) == (15, 3)
+    assert {f.error for f in report.failures} == {
+        "still stale after fetching: the exchange sent nothing to make it whole",
+        "still empty after fetching: the exchange sent nothing to make it whole",
+    }
     verdicts = {(r.symbol, r.timeframe): r.reason for r in await binance.service.scan(ex, binance.symbols, TFS)}
     assert {tf: verdicts.pop((symbol, tf)) for tf in TFS} == {
         Timeframe.H1: "stale",
@@ -437,3 +444,16 @@ async def test_pairs_that_age_during_the_run_are_touched_up(binance: Env) -> Non
     assert (report.touch_up_pairs, report.total_pairs, report.completed_pairs) == (8, 12 + 8, 12 + 8)
     assert [r.reason for r in await binance.service.scan(ex, binance.symbols, TFS)] == ["ok"] * 12
     await assert_complete_and_true(binance)
+
+
+async def test_an_unfit_candle_is_never_written_and_its_pair_says_why(binance: Env) -> None:
+    """A feed serving close 0: the original's reader would throw for the whole key, so nothing of
+    that answer is written and each of the symbol's pairs is a failure naming the problem."""
+    broken = binance.symbols[0]
+    binance.sim.set_faults(zero_close=[broken])
+    ex = binance.adapter.exchange_id
+    report = await binance.service.run(ex, binance.symbols, TFS)
+    assert (report.outcome, report.completed_pairs, report.failed_pairs) == ("failed", 9, 3)
+    assert {f.symbol for f in report.failures} == {broken}
+    assert all("close is 0" in f.error and "nothing of this answer was written" in f.error for f in report.failures)
+    assert [k async for k in binance.redis.scan_iter(match=f"candles:{ex}:{broken}:*")] == []

@@ -6,6 +6,7 @@ and the counters in-process and change the clock and the faults while it serves.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections import deque
@@ -32,6 +33,9 @@ class Faults(BaseModel):
     outages: dict[str, tuple[int, int]] = Field(
         default_factory=dict,
         description="symbol -> [from, to) open times (ms) served without a candle: an outage, or a stopped feed",
+    )
+    zero_close: list[str] = Field(
+        default_factory=list, description="symbols whose candles are served with close 0 (a broken feed)"
     )
     force_429: int = Field(0, ge=0, description="the next N requests get 429")
     force_429_retry_after_s: int = Field(1, ge=1)
@@ -149,6 +153,8 @@ class Simulator:
             if down_from <= t < down_to:
                 continue
             out.append(self.market.candle(listing.base, symbol, tf, t, now))
+        if symbol in self.faults.zero_close:
+            out = [dataclasses.replace(c, close=0.0) for c in out]
         return out
 
     # -- rate rules and counters ----------------------------------------------------------------

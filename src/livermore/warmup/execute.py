@@ -75,6 +75,8 @@ class WarmupService:
     :param catalog: the exchange's symbols: unknown ones are reported before any candle request.
     :param lock_ttl_s: a killed run's lease frees itself after this long.
     :param stats_interval_s: progress is written at most this often.
+    :param materialise_synthetic: also write synthetic members for confirmed-empty intervals (off:
+        the original treats every member as real).
     :param touch_up_passes: scans after the drain for pairs that aged while it ran (the original's touch-up).
     """
 
@@ -88,6 +90,7 @@ class WarmupService:
     lock_ttl_s: float
     stats_interval_s: float
     touch_up_passes: int
+    materialise_synthetic: bool = False
     policy: WarmupPolicy = "smart"
     store: WarmupStore = field(init=False)
 
@@ -102,6 +105,11 @@ class WarmupService:
     def clock(self) -> Callable[[], int]:
         """The scanner's: the run judges and stamps with the same time."""
         return self.scanner.clock
+
+    def fetcher(self, exchange_id: int) -> PairFetcher:
+        return PairFetcher(
+            self.adapter, self.cache, exchange_id, self.clock, materialise_synthetic=self.materialise_synthetic
+        )
 
     async def is_running(self, exchange_id: int) -> bool:
         """Whether a process that may be alive holds the warmup lease of this exchange (a lease left
@@ -196,9 +204,7 @@ class WarmupService:
             policy=self.policy,
         )
         self.record_unknown(stats, unknown, timeframes)
-        drain = Drain(
-            PairFetcher(self.adapter, self.cache, exchange_id, self.clock), stats, max_in_flight=self.max_in_flight
-        )
+        drain = Drain(self.fetcher(exchange_id), stats, max_in_flight=self.max_in_flight)
         await drain.run(EntryList(schedule.entries), schedule.needs_fetching)
         stats.end(*(("banned", str(drain.banned)) if drain.banned else _counted_outcome(stats)))
         stats.updated_at = self.clock()
@@ -232,6 +238,10 @@ def _say_waiting(holder: LeaseHolder, remaining_s: float) -> None:
 
 class UnknownSymbol(Exception):
     """A failure record's cause: the exchange does not list the symbol."""
+
+
+class StillInsufficient(Exception):
+    """A failure record's cause: the pair was fetched, and the exchange's answer did not make it whole."""
 
 
 def _counted_outcome(stats: WarmupStats) -> tuple[Outcome, str | None]:
@@ -275,7 +285,7 @@ class _Run:
         self.fetch_started = now
         self.known: list[str] = []
         self.drain = Drain(
-            PairFetcher(service.adapter, service.cache, exchange_id, service.clock),
+            service.fetcher(exchange_id),
             self.stats,
             max_in_flight=service.max_in_flight,
             policy=service.policy,
@@ -320,14 +330,19 @@ class _Run:
     async def _touch_up(self, timeframes: list[Timeframe]) -> None:
         """Fetch again what aged while the run went on (a long warmup's 1m pairs go stale before it
         ends), a bounded number of passes, so the run ends with every pair fresh. Pairs that failed
-        in this run are not tried again here: the next run does that."""
+        in this run are not tried again here: the next run does that. A pair still insufficient
+        after the last pass was fetched and is not whole (a feed that stopped, an outage): it is a
+        failure, so the run cannot say `complete` about a cache that is not."""
         failed = {(f.symbol, f.timeframe) for f in self.stats.failures}
-        for _ in range(self.s.touch_up_passes):
-            if self.drain.stopped():
+        for attempt in range(self.s.touch_up_passes + 1):
+            if self.drain.stopped() or not self.s.touch_up_passes:
                 return
             results = await self.s.scan(self.exchange_id, self.known, timeframes)
             aged = [r for r in results if not r.sufficient and (r.symbol, r.timeframe.value) not in failed]
             if not aged:
+                return
+            if attempt == self.s.touch_up_passes:
+                self._still_insufficient(aged)
                 return
             entries = self.s.builder.build(self.exchange_id, aged).entries
             self.stats.status = "touching_up"
@@ -336,6 +351,13 @@ class _Run:
             await self.queue.reset(entries)
             await self._publish(force=True)
             await self.drain.run(self.queue, len(entries))
+
+    def _still_insufficient(self, results: list[CandleStatusResult]) -> None:
+        """Fetched (in the drain or a touch-up pass), yet not sufficient: counted failed, not done."""
+        for r in results:
+            self.stats.completed_pairs -= 1
+            why = StillInsufficient(f"still {r.reason} after fetching: the exchange sent nothing to make it whole")
+            self.stats.record_failure(r.symbol, r.timeframe.value, why)
 
     def _stopped(self) -> tuple[Outcome, str] | None:
         """Why the drain stopped before the queue was empty, if it did."""

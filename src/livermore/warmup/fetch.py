@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from livermore.cache import CandleCache, Coverage
+from livermore.errors import UnfitCandleError
 from livermore.exchanges import ExchangeAdapter
 from livermore.models import Candle, Timeframe, now_ms
 
@@ -59,6 +60,14 @@ def fill_no_trade(candles: Sequence[Candle], prev: Candle | None, start_ms: int,
     return out
 
 
+def _refuse_unfit(candles: Sequence[Candle]) -> None:
+    """The whole answer is refused for one unfit candle: writing the rest would mark its interval as
+    covered, and the pair would look whole while the exchange's data is broken."""
+    for c in candles:
+        if (problem := c.problem()) is not None:
+            raise UnfitCandleError(f"unfit candle at {c.timestamp} ({problem}); nothing of this answer was written")
+
+
 class PairFetcher:
     """Fetches one pair of one exchange from a start time to now and stores it, with its coverage
     (the ledger entry), in one script call."""
@@ -88,6 +97,7 @@ class PairFetcher:
         start_ms = timeframe.floor(start_ms)
         asked_at = self.clock()
         candles = await self.adapter.fetch_candles(symbol, timeframe, start_ms)
+        _refuse_unfit(candles)
         omits_quiet = self.adapter.omits_quiet_intervals
         answer = coverage(candles, symbol, timeframe, start_ms, asked_at, omits_quiet)
         if self.materialise_synthetic and omits_quiet and candles:
