@@ -5,6 +5,7 @@ from asyncio.subprocess import PIPE
 import orjson
 import pytest
 import redis
+from redis.asyncio import Redis
 from typer.testing import CliRunner
 
 from livermore.cli import app
@@ -54,7 +55,7 @@ def test_scan_and_schedule_json(runner: CliRunner, redis_server: RedisServer) ->
     assert "1 of 1 pairs need fetching" in table.stdout
 
 
-async def test_warmup_json_report_and_exit_code(redis_server: RedisServer) -> None:
+async def test_warmup_json_report_and_exit_code(redis: Redis, redis_server: RedisServer) -> None:
     """`livermore warmup --json` prints one JSON report; a failed pair makes the exit code non-zero."""
     async with serve_simulator(SimulatorConfig(exchange="binance", symbols=3)) as sim:
 

@@ -177,7 +177,8 @@ def demo(
     fresh: Annotated[bool, typer.Option("--fresh", help="wipe the demo's Redis data first")] = False,
     symbols: Annotated[int, typer.Option(help="how many simulated symbols to warm")] = 50,
 ) -> None:
-    """Start a private Redis and the exchange simulator, warm every pair, then warm again (0 REST calls)."""
+    """Start a private Redis and the exchange simulator, warm every pair, then warm again (it fetches
+    only the tails of candles that closed in between: usually 0 REST calls)."""
     from livermore.cli.demo import run_demo  # the demo's servers are needed by it alone
 
     reports = run_async(lambda: run_demo(console, fresh=fresh, symbols=symbols))

@@ -1,8 +1,9 @@
 """`livermore demo`: a private persistent Redis and an in-process Binance simulator, warmed twice.
 
 The first run fills 50 symbols x 6 timeframes (or tops up what an earlier demo left), the second
-shows the warm restart: zero REST calls. The Redis data lives in `.livermore/redis/` (AOF on), so
-the next `make demo` starts warm.
+shows the warm restart: zero REST calls, but for one tail request per pair whose newest candle was
+fetched while open and has closed since (a 1m candle, when a minute turns between the two runs).
+The Redis data lives in `.livermore/redis/` (AOF on), so the next `make demo` starts warm.
 """
 
 from __future__ import annotations
