@@ -135,6 +135,12 @@ async def test_add_symbol_validates_monitors_and_backfills(client: ControlClient
     assert unknown.status == "error" and "unknown symbol" in unknown.message and "NOPEUSDT" in unknown.message
     assert not await MonitoredSymbols(redis, world.exchange_id).contains("NOPEUSDT")
 
+    spelled = world.spare[1].replace("USDT", "-usdt").lower()  # e.g. "eth-usdt": one Binance symbol
+    reply = await client.request("add-symbol", {"symbol": spelled})
+    assert reply.status == "success" and reply.data["symbol"] == world.spare[1]
+    assert world.spare[1] in await MonitoredSymbols(redis, world.exchange_id).all()
+    assert not [s for s in await MonitoredSymbols(redis, world.exchange_id).all() if "-" in s]
+
 
 async def test_remove_symbol(client: ControlClient, world: World, redis: Redis) -> None:
     symbol = world.symbols[0]

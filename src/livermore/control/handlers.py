@@ -126,13 +126,13 @@ class CommandHandlers:
         }
 
     async def force_backfill(self, p: ForceBackfillPayload) -> Data:
-        await self._known_or_refuse([p.symbol])
-        return {"symbol": p.symbol, "backfill": await self._backfill([p.symbol], p.timeframes)}
+        symbol = await self._known_or_refuse(p.symbol)
+        return {"symbol": symbol, "backfill": await self._backfill([symbol], p.timeframes)}
 
     async def add_symbol(self, p: SymbolPayload) -> Data:
-        await self._known_or_refuse([p.symbol])
-        added = await self.ctx.symbols.add([p.symbol])
-        return {"symbol": p.symbol, "added": bool(added), "backfill": await self._backfill([p.symbol])}
+        symbol = await self._known_or_refuse(p.symbol)
+        added = await self.ctx.symbols.add([symbol])
+        return {"symbol": symbol, "added": bool(added), "backfill": await self._backfill([symbol])}
 
     async def bulk_add_symbols(self, p: BulkSymbolsPayload) -> Data:
         known, unknown = await self.ctx.catalog.split(p.symbols)
@@ -155,10 +155,12 @@ class CommandHandlers:
             raise CommandConflict("a warmup is running; cancel it (or wait) before clearing the cache") from None
         return {"scope": p.scope, "deletedKeys": deleted}
 
-    async def _known_or_refuse(self, symbols: list[str]) -> None:
-        _, unknown = await self.ctx.catalog.split(symbols)
-        if unknown:
-            raise CommandError(f"unknown symbol on exchange {self.ctx.exchange_id}: {', '.join(unknown)}")
+    async def _known_or_refuse(self, symbol: str) -> str:
+        """The symbol in the exchange's own spelling (`BTC-USDT` -> `BTCUSDT` on Binance), or refused."""
+        known, _ = await self.ctx.catalog.split([symbol])
+        if not known:
+            raise CommandError(f"unknown symbol on exchange {self.ctx.exchange_id}: {symbol}")
+        return known[0]
 
     async def _backfill(self, symbols: list[str], timeframes: Sequence[Timeframe] | None = None) -> Data:
         stats = await self.warmup.backfill(self.ctx.exchange_id, symbols, timeframes or self.ctx.timeframes)

@@ -9,6 +9,7 @@
 -- count, how many empty intervals the ledger holds, answeredTo, fetchedAt, historyStart.
 local span = (tonumber(ARGV[1]) - 1) * tonumber(ARGV[2])
 local ledger = KEYS[#KEYS]
+local stored_entries = redis.call('HMGET', ledger, unpack(KEYS, 1, #KEYS - 1))  -- one call for the chunk
 local out = {}
 local n = 0
 for i = 1, #KEYS - 1 do
@@ -18,7 +19,7 @@ for i = 1, #KEYS - 1 do
   if count > 0 then
     newest = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
   end
-  local stored = redis.call('HGET', ledger, key)
+  local stored = stored_entries[i]
   local entry = stored and cjson.decode(stored) or {}
   local empty = entry.empty or {}
   local top = math.max(newest, entry.answeredTo or -1)
