@@ -40,6 +40,17 @@ def command_queue_key(sub: str) -> str:
     return f"livermore:command-queue:{sub}"
 
 
+def ticker_key(exchange_id: int, symbol: str) -> str:
+    """The original's live ticker of a symbol (JSON, 60 s TTL); we only ever delete it."""
+    return f"ticker:{exchange_id}:{symbol}"
+
+
+def indicator_key(exchange_id: int, symbol: str, timeframe: str) -> str:
+    """The original's indicator keys: `indicator:<id>:<symbol>:<timeframe>`, possibly followed by
+    further `:`-separated segments of its own; we only ever delete them (remove-symbol, clear-cache)."""
+    return f"indicator:{exchange_id}:{symbol}:{timeframe}"
+
+
 # --- ours -----------------------------------------------------------------------------------------
 
 

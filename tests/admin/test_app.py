@@ -84,7 +84,9 @@ async def test_start_over_http_warms_everything_and_feeds_stats_schedule_meter_a
     await clear_of_interval_end(Timeframe.M5, 10)  # the meter calls a 5m candle that closed since `partial`
     res = await http.post(api(world, "/warmup/start"), headers=AUTH)
     assert res.status_code == 202
-    assert res.json() == {"exchangeId": world.exchange_id, "symbols": 3, "timeframes": ["1h", "5m"]}
+    started = res.json()
+    assert (started["status"], started["exchange"], started["symbolCount"]) == ("started", "binance", 3)
+    assert (started["exchangeId"], started["timeframes"]) == (world.exchange_id, ["1h", "5m"])
 
     stats = await finished_stats(redis, world.exchange_id)
     assert (stats.status, stats.completed_pairs, stats.percent_complete) == ("complete", PAIRS, 100)
@@ -108,8 +110,8 @@ async def test_start_over_http_warms_everything_and_feeds_stats_schedule_meter_a
 async def test_second_start_conflicts(http: httpx.AsyncClient, world: World, redis: Redis) -> None:
     world.sim.simulator.set_faults(latency_ms=(100.0, 100.0))
     assert (await http.post(api(world, "/warmup/start"), headers=AUTH)).status_code == 202
-    again = await http.post(api(world, "/warmup/start"), headers=AUTH)
-    assert again.status_code == 409 and "already running" in again.json()["detail"]
+    again = await http.post(api(world, "/warmup/start"), headers=AUTH)  # the original's reply: not an error
+    assert again.json()["status"] == "already_started" and "already running" in again.json()["message"]
     assert (await http.post(api(world, "/warmup/cancel"), headers=AUTH)).status_code == 200
     stats = await finished_stats(redis, world.exchange_id)
     assert (stats.status, stats.outcome) == ("error", "cancelled")
@@ -121,10 +123,12 @@ async def test_backfill_and_symbol_management(http: httpx.AsyncClient, world: Wo
         api(world, "/backfill"), json={"symbol": world.symbols[0], "timeframes": ["5m"]}, headers=AUTH
     )
     assert res.status_code == 200 and res.json()["backfill"]["completedPairs"] == 1
+    assert (res.json()["backfilled"], res.json()["timeframes"]) == (True, ["5m"])
 
     res = await http.post(api(world, "/symbols"), json={"symbols": [world.spare[0], "NOPEUSDT"]}, headers=AUTH)
     assert res.status_code == 200
-    assert (res.json()["added"], res.json()["unknown"]) == ([world.spare[0]], ["NOPEUSDT"])
+    assert (res.json()["added"], res.json()["skipped"]) == (1, 1)
+    assert (res.json()["symbols"], res.json()["unknown"]) == ([world.spare[0]], ["NOPEUSDT"])
     assert world.spare[0] in (await http.get(api(world, "/symbols"))).json()
 
     res = await http.post(api(world, "/symbols"), json={"symbols": ["NOPEUSDT"]}, headers=AUTH)
@@ -135,13 +139,16 @@ async def test_backfill_and_symbol_management(http: httpx.AsyncClient, world: Wo
     assert res.status_code == 422
 
     assert (await http.delete(api(world, f"/symbols/{world.spare[0]}"), headers=AUTH)).status_code == 200
-    assert (await http.delete(api(world, f"/symbols/{world.spare[0]}"), headers=AUTH)).status_code == 400
+    gone = await http.delete(api(world, f"/symbols/{world.spare[0]}"), headers=AUTH)
+    assert gone.json()["status"] == "not_found"
     assert await MonitoredSymbols(redis, world.exchange_id).all() == world.symbols
 
     res = await http.post(
         api(world, "/cache/clear"), json={"scope": "symbol", "symbol": world.symbols[0]}, headers=AUTH
     )
-    assert res.json() == {"scope": "symbol", "deletedKeys": 1}
+    cleared = res.json()
+    assert (cleared["cleared"], cleared["scope"], cleared["symbol"]) == (True, "symbol", world.symbols[0])
+    assert (cleared["timeframe"], cleared["deletedCount"]) == (None, 1)
 
 
 async def test_openapi_documents_the_api(http: httpx.AsyncClient) -> None:

@@ -12,6 +12,7 @@ from livermore.control.client import ControlClient
 from livermore.control.protocol import Command
 from livermore.keys import command_queue_key, exchange_candle_key, warmup_stats_key
 from livermore.models import now_ms
+from livermore.warmup import WarmupStats
 from livermore.warmup.symbols import MonitoredSymbols
 from tests.support.control_world import TIMEFRAMES, World, listening
 
@@ -43,12 +44,20 @@ async def test_status_acks_then_succeeds_with_symbols_stats_and_schedule(client:
     assert data["stats"] is None and data["schedule"] is None
 
 
-async def test_start_warms_every_monitored_pair_and_replies_with_the_report(
+async def finished(world: World) -> WarmupStats:
+    """The run's final stats: `start` answers `started` at once, as the original does."""
+    stats = await world.service.runner.wait()
+    assert stats is not None
+    return stats
+
+
+async def test_start_answers_started_and_warms_every_monitored_pair(
     client: ControlClient, world: World, redis: Redis
 ) -> None:
     replies = await statuses(client, "start")
     assert [r.status for r in replies] == ["ack", "success"]
-    report = replies[-1].data
+    assert replies[-1].data["status"] == "started"
+    report = (await finished(world)).to_dict()
     assert (
         report["status"],
         report["totalPairs"] + report["skippedPairs"],
@@ -66,26 +75,27 @@ async def test_start_warms_every_monitored_pair_and_replies_with_the_report(
     assert status["stats"]["completedPairs"] == PAIRS
 
 
-async def test_a_run_with_failed_pairs_is_answered_error_with_its_report(
+async def test_a_run_with_failed_pairs_ends_failed_in_its_stats(
     client: ControlClient, world: World, redis: Redis
 ) -> None:
     """A monitored symbol the exchange delisted fails its pairs: the run is `failed`, not a success."""
     await MonitoredSymbols(redis, world.exchange_id).add(["GONEUSDT"])
-    replies = await statuses(client, "start")
-    assert [r.status for r in replies] == ["ack", "error"]
-    assert replies[-1].message.startswith("warmup ended failed: 2 of 8 pairs failed")
-    report = replies[-1].data
+    assert (await client.request("start")).data["status"] == "started"
+    report = (await finished(world)).to_dict()
+    assert report["message"].startswith("2 of 8 pairs failed")
+    stats = (await client.request("status")).data["stats"]
+    assert (stats["outcome"], stats["message"]) == ("failed", report["message"])
     assert (report["outcome"], report["completedPairs"], report["failedPairs"]) == ("failed", PAIRS, len(TIMEFRAMES))
 
 
-async def test_second_start_is_refused_and_status_answers_while_a_warmup_runs(
+async def test_second_start_is_answered_already_started_and_status_answers_while_a_warmup_runs(
     client: ControlClient, world: World
 ) -> None:
     world.sim.simulator.set_faults(latency_ms=(300.0, 300.0))
-    first = await client.send("start")
+    assert (await client.request("start")).data["status"] == "started"
     second = await statuses(client, "start")
-    assert [r.status for r in second] == ["ack", "error"]
-    assert "already running" in second[-1].message
+    assert [r.status for r in second] == ["ack", "success"]
+    assert second[-1].data["status"] == "already_started" and "already running" in second[-1].data["message"]
 
     during = await client.request("status")
     assert during.status == "success" and during.data["running"] is True
@@ -93,18 +103,17 @@ async def test_second_start_is_refused_and_status_answers_while_a_warmup_runs(
     assert clear.status == "error" and "warmup is running" in clear.message
 
     world.sim.simulator.set_faults(latency_ms=(0.0, 0.0))
-    assert (await client.wait_for(first))[-1].status == "success"
+    assert (await finished(world)).outcome == "complete"
 
 
 async def test_cancel_stops_a_running_warmup_at_an_entry_boundary(
     client: ControlClient, world: World, redis: Redis
 ) -> None:
     world.sim.simulator.set_faults(latency_ms=(200.0, 200.0))
-    started = await client.send("start")
+    assert (await client.request("start")).data["status"] == "started"
     assert (await client.request("cancel")).status == "success"
-    final = (await client.wait_for(started))[-1]
-    assert final.status == "error" and "cancelled" in final.message
-    assert final.data["completedPairs"] < PAIRS
+    final = await finished(world)
+    assert final.outcome == "cancelled" and final.completed_pairs < PAIRS
     stats = orjson.loads(await redis.get(warmup_stats_key(world.exchange_id)))
     assert (stats["status"], stats["outcome"]) == ("error", "cancelled")
     assert stats["message"].startswith("cancelled by an operator; ")
@@ -129,6 +138,8 @@ async def test_add_symbol_validates_monitors_and_backfills(client: ControlClient
     reply = await client.request("add-symbol", {"symbol": symbol})
     assert reply.status == "success", reply
     assert reply.data["added"] is True and reply.data["backfill"]["completedPairs"] == len(TIMEFRAMES)
+    again = await client.request("add-symbol", {"symbol": symbol})
+    assert (again.status, again.data["status"], again.data["symbol"]) == ("success", "already_exists", symbol)
     assert await MonitoredSymbols(redis, world.exchange_id).contains(symbol)
 
     unknown = await client.request("add-symbol", {"symbol": "NOPEUSDT"})
@@ -147,7 +158,8 @@ async def test_remove_symbol(client: ControlClient, world: World, redis: Redis) 
     assert (await client.request("remove-symbol", {"symbol": symbol})).status == "success"
     assert await MonitoredSymbols(redis, world.exchange_id).all() == world.symbols[1:]
     again = await client.request("remove-symbol", {"symbol": symbol})
-    assert again.status == "error" and "not a monitored symbol" in again.message
+    assert again.status == "success" and again.data["status"] == "not_found"
+    assert "not a monitored symbol" in again.data["message"]
 
 
 async def test_bulk_add_symbols_adds_the_known_and_names_the_unknown(
@@ -155,8 +167,8 @@ async def test_bulk_add_symbols_adds_the_known_and_names_the_unknown(
 ) -> None:
     reply = await client.request("bulk-add-symbols", {"symbols": [*world.spare[:2], "NOPEUSDT", world.symbols[0]]})
     assert reply.status == "success", reply
-    assert reply.data["added"] == world.spare[:2]
-    assert reply.data["unknown"] == ["NOPEUSDT"]
+    assert (reply.data["added"], reply.data["skipped"], reply.data["symbols"]) == (2, 2, world.spare[:2])
+    assert reply.data["unknown"] == ["NOPEUSDT"] and reply.data["alreadyMonitored"] == [world.symbols[0]]
     assert reply.data["backfill"]["totalPairs"] == 3 * len(TIMEFRAMES)
     assert len(await MonitoredSymbols(redis, world.exchange_id).all()) == len(world.symbols) + 2
 
@@ -165,13 +177,14 @@ async def test_bulk_add_symbols_adds_the_known_and_names_the_unknown(
 
 
 async def test_clear_cache_by_symbol_timeframe_and_all(client: ControlClient, world: World, redis: Redis) -> None:
-    await client.request("start", timeout=60)
+    await client.request("start")
+    await finished(world)
     cleared = await client.request("clear-cache", {"scope": "symbol", "symbol": world.symbols[0]})
-    assert cleared.data["deletedKeys"] == len(TIMEFRAMES)
+    assert cleared.data["deletedCount"] == len(TIMEFRAMES)
     cleared = await client.request("clear-cache", {"scope": "timeframe", "timeframe": "5m"})
-    assert cleared.data["deletedKeys"] == len(world.symbols) - 1
+    assert cleared.data["deletedCount"] == len(world.symbols) - 1
     cleared = await client.request("clear-cache", {"scope": "all"})
-    assert cleared.data["deletedKeys"] == len(world.symbols) - 1
+    assert cleared.data["deletedCount"] == len(world.symbols) - 1
     assert not [k async for k in redis.scan_iter(match="candles:*")]
 
 

@@ -14,6 +14,8 @@ def test_the_originals_names_byte_for_byte() -> None:
     assert keys.commands_channel("default") == "livermore:commands:default"
     assert keys.responses_channel("default") == "livermore:responses:default"
     assert keys.command_queue_key("default") == "livermore:command-queue:default"
+    assert keys.ticker_key(1, "BTC-USD") == "ticker:1:BTC-USD"
+    assert keys.indicator_key(1, "BTC-USD", "5m") == "indicator:1:BTC-USD:5m"
 
 
 def test_our_names() -> None:
@@ -34,6 +36,8 @@ def test_every_name_in_the_module_is_pinned_above() -> None:
         "commands_channel",
         "responses_channel",
         "command_queue_key",
+        "ticker_key",
+        "indicator_key",
         "monitored_symbols_key",
         "warmup_events_channel",
         "warmup_lock_key",

@@ -13,7 +13,7 @@ are answered by one script call per chunk of keys, all chunks in one pipeline.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from hashlib import sha1
 from importlib import resources
@@ -24,7 +24,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from livermore.keys import candle_ledger_key, exchange_candle_key
+from livermore.keys import candle_ledger_key, exchange_candle_key, indicator_key, ticker_key
 from livermore.models import Candle, Timeframe
 
 
@@ -184,22 +184,86 @@ class CandleCache:
             for (s, tf), (count, newest, window, empty, to, at, start) in zip(pairs, rows, strict=True)
         ]
 
-    async def clear(self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None) -> int:
-        """Delete candle keys by SCAN (never KEYS) and their ledger entries by HSCAN (a key the
-        exchange confirmed empty has an entry but no sorted set); returns how many candle keys were
-        deleted. A symbol is matched literally: glob characters in it (`*`, `?`, `[`) never widen
-        what is deleted."""
+    async def clear(self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None) -> Cleared:
+        """Delete, by SCAN (never KEYS), what the original deletes for this scope: the candle keys
+        and their ledger entries (HSCAN: a key the exchange confirmed empty has an entry but no
+        sorted set), the `ticker:` key(s) (none for a timeframe scope: a ticker has no timeframe)
+        and the `indicator:` keys. Only this exchange's keys of those shapes are touched. A symbol
+        is matched literally: glob characters in it (`*`, `?`, `[`) never widen what is deleted,
+        and a `:` in it never reaches another symbol's keys (what follows the symbol must be a
+        timeframe)."""
+        candles = await self._clear_candles(exchange_id, symbol, timeframe)
+        tickers = await self._clear_tickers(exchange_id, symbol) if timeframe is None else 0
+        indicators = await self._clear_indicators(exchange_id, symbol, timeframe)
+        return Cleared(candles, tickers, indicators)
+
+    async def _clear_candles(self, exchange_id: int, symbol: str | None, timeframe: Timeframe | None) -> int:
         pattern = exchange_candle_key(
             exchange_id, "*" if symbol is None else _glob_literal(symbol), timeframe.value if timeframe else "*"
         )
-        deleted = 0
-        async for batch in _batches(self.redis.scan_iter(match=pattern, count=_BATCH)):
-            deleted += int(await self.redis.unlink(*batch))
+        prefix = exchange_candle_key(exchange_id, symbol or "", "")
+
+        def mine(key: str) -> bool:  # candles:<id>:<symbol>:<timeframe>, the timeframe last
+            return symbol is None or key[len(prefix) :] in _TIMEFRAMES
+
+        deleted = await self._unlink_matching(pattern, mine)
         ledger = candle_ledger_key(exchange_id)
         entries = self.redis.hscan_iter(ledger, match=pattern, count=_BATCH)
-        async for batch in _batches(field async for field, _ in entries):
+        async for batch in _batches(field async for field, _ in entries if mine(_text(field))):
             await self.redis.hdel(ledger, *batch)
         return deleted
+
+    async def _clear_tickers(self, exchange_id: int, symbol: str | None) -> int:
+        if symbol is not None:  # one exact name: nothing to match
+            return int(await self.redis.unlink(ticker_key(exchange_id, symbol)))
+        return await self._unlink_matching(ticker_key(exchange_id, "*"), lambda _: True)
+
+    async def _clear_indicators(self, exchange_id: int, symbol: str | None, timeframe: Timeframe | None) -> int:
+        """`indicator:<id>:<symbol>:<timeframe>[:...]`: a key's timeframe is the first segment after
+        the symbol that names a timeframe; a symbol scope takes the keys whose symbol is exactly it."""
+        lit = "*" if symbol is None else _glob_literal(symbol)
+        prefix = indicator_key(exchange_id, "", "")[:-2]  # "indicator:<id>:"
+
+        def mine(key: str) -> bool:
+            rest = key[len(prefix) :]
+            if symbol is not None:
+                after = rest[len(symbol) + 1 :].split(":")[0]
+                return after in _TIMEFRAMES and (timeframe is None or after == timeframe.value)
+            return timeframe is None or _indicator_timeframe(rest) == timeframe.value
+
+        return await self._unlink_matching(indicator_key(exchange_id, lit, "*"), mine)
+
+    async def _unlink_matching(self, pattern: str, keep: Callable[[str], bool]) -> int:
+        deleted = 0
+        names = (name async for name in self.redis.scan_iter(match=pattern, count=_BATCH) if keep(_text(name)))
+        async for batch in _batches(names):
+            deleted += int(await self.redis.unlink(*batch))
+        return deleted
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared:
+    """How many keys a clear deleted, by kind (ledger entries are not keys: not counted)."""
+
+    candles: int
+    tickers: int
+    indicators: int
+
+    @property
+    def total(self) -> int:
+        return self.candles + self.tickers + self.indicators
+
+
+_TIMEFRAMES = frozenset(tf.value for tf in Timeframe)
+
+
+def _indicator_timeframe(rest: str) -> str | None:
+    """The timeframe of `<symbol>:<timeframe>[:...]`: the first segment after the first that names one."""
+    return next((seg for seg in rest.split(":")[1:] if seg in _TIMEFRAMES), None)
+
+
+def _text(name: bytes | str) -> str:
+    return name.decode() if isinstance(name, bytes) else name
 
 
 def _glob_literal(text: str) -> str:

@@ -5,22 +5,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from livermore.cache.candles import Cleared
 from livermore.control.payloads import (
+    VALID_MODES,
     BulkSymbolsPayload,
     ClearCachePayload,
     ForceBackfillPayload,
     NoPayload,
     StartPayload,
+    SwitchModePayload,
     SymbolPayload,
 )
 from livermore.control.protocol import describe_validation_error
 from livermore.errors import CommandConflict, CommandError, WarmupAlreadyRunning
 from livermore.models import Timeframe
-from livermore.warmup import WarmupService, WarmupStats
+from livermore.warmup import WarmupService
 from livermore.warmup.runner import WarmupRunner
 from livermore.warmup.symbols import MonitoredSymbols, SymbolCatalog
 
@@ -55,7 +59,13 @@ class ExchangeContext:
 
 
 class CommandHandlers:
-    """Validates a payload with its command's model, then runs the command; raises CommandError."""
+    """Validates a payload with its command's model, then runs the command; raises CommandError.
+
+    The command types and reply `data` are the original's (every field it has, with its type, in
+    camelCase; ours are extra fields beside them); `status` and `cancel` are our extensions.
+    Every `timestamp` in a reply's data is an ISO-8601 UTC string, as the original writes times
+    (the envelope's `timestamp` stays ms, as the original's).
+    """
 
     def __init__(self, context: ExchangeContext, runner: WarmupRunner):
         self.ctx = context
@@ -63,6 +73,11 @@ class CommandHandlers:
         self.warmup: WarmupService = runner.service
         self._specs: dict[str, _Spec] = {
             "start": _Spec(StartPayload, self.start),
+            "stop": _Spec(NoPayload, self.stop),
+            "pause": _Spec(NoPayload, self.pause),
+            "resume": _Spec(NoPayload, self.resume),
+            "reload-settings": _Spec(NoPayload, self.reload_settings),
+            "switch-mode": _Spec(SwitchModePayload, self.switch_mode),
             "cancel": _Spec(NoPayload, self.cancel),
             "status": _Spec(NoPayload, self.status),
             "force-backfill": _Spec(ForceBackfillPayload, self.force_backfill),
@@ -76,37 +91,90 @@ class CommandHandlers:
     def types(self) -> list[str]:
         return list(self._specs)
 
+    @property
+    def exchange(self) -> str:
+        """The served exchange's name, as the original's `exchange` fields carry it."""
+        return self.warmup.adapter.name
+
     def validate(self, command_type: str, payload: dict[str, Any] | None) -> tuple[_Spec, BaseModel]:
         """Refuse unknown types and bad payloads before a command is queued."""
         spec = self._specs.get(command_type)
         if spec is None:
             raise CommandError(f"unknown command type {command_type!r} (known: {', '.join(self._specs)})")
         try:
-            return spec, spec.payload.model_validate(payload or {})
+            model = spec.payload.model_validate(payload or {})
         except ValidationError as e:
             raise CommandError(f"invalid payload for {command_type}: {describe_validation_error(e)}") from None
+        if isinstance(model, StartPayload) and model.exchange not in (None, self.exchange):
+            raise CommandError(f"start names exchange {model.exchange!r}, but this service serves {self.exchange!r}")
+        return spec, model
 
     async def dispatch(self, command_type: str, payload: dict[str, Any] | None) -> Result:
         spec, model = self.validate(command_type, payload)
         return await spec.run(model)
 
-    async def start(self, p: StartPayload) -> Accepted:
+    def _now(self) -> str:
+        return iso_utc(self.warmup.clock())
+
+    async def start(self, p: StartPayload) -> Data:
+        """Answered `started` at once, as the original does; the run's progress and outcome are in
+        the stats (the stats key, `status`, the page)."""
         symbols = await self.ctx.symbols.all()
         if not symbols:
             raise CommandError(f"no monitored symbols for exchange {self.ctx.exchange_id}; add some first")
         timeframes = p.timeframes or self.ctx.timeframes
         try:
-            run = await self.runner.start(symbols, timeframes)
+            await self.runner.start(symbols, timeframes)
         except WarmupAlreadyRunning as e:
-            raise CommandConflict(str(e)) from None
-        data = {
+            return {"status": "already_started", "exchange": self.exchange, "message": str(e)}
+        return {
+            "status": "started",
+            "exchange": self.exchange,
+            "symbolCount": len(symbols),
+            "timestamp": self._now(),
             "exchangeId": self.ctx.exchange_id,
-            "symbols": len(symbols),
             "timeframes": [tf.value for tf in timeframes],
+            "paused": self.runner.paused,
         }
-        outcome = asyncio.ensure_future(_outcome(run))
-        outcome.add_done_callback(_retrieved)  # a start over HTTP has nobody waiting for its reply
-        return Accepted(data, outcome)
+
+    async def stop(self, _: NoPayload) -> Data:
+        """Cancel the run (outcome `cancelled`) and wait for it to record its final stats."""
+        if not self.runner.cancel():
+            return {"status": "already_idle", "message": "no warmup is running"}
+        stats = await self.runner.wait()
+        return {"status": "stopped", "timestamp": self._now(), "outcome": stats.outcome if stats else None}
+
+    async def pause(self, _: NoPayload) -> Data:
+        if not self.runner.pause():
+            return {"status": "already_paused"}
+        return {"status": "paused", "timestamp": self._now(), "running": self.runner.running}
+
+    async def resume(self, _: NoPayload) -> Data:
+        if not self.runner.resume():
+            return {"status": "already_running"}
+        return {"status": "resumed", "timestamp": self._now(), "running": self.runner.running}
+
+    async def reload_settings(self, _: NoPayload) -> Data:
+        """Re-read what a command may change from outside (the monitored symbols) and answer what
+        is in effect."""
+        symbols = await self.ctx.symbols.all()
+        return {
+            "reloaded": True,
+            "timestamp": self._now(),
+            "hasSettings": True,
+            "exchange": self.exchange,
+            "symbols": symbols,
+            "symbolCount": len(symbols),
+            "timeframes": [tf.value for tf in self.ctx.timeframes],
+        }
+
+    async def switch_mode(self, p: SwitchModePayload) -> Data:
+        return {
+            "switched": True,
+            "mode": p.mode,
+            "message": f"this service only warms the candle cache and has no strategy modes: {p.mode} changes nothing",
+            "validModes": list(VALID_MODES),
+        }
 
     async def cancel(self, _: NoPayload) -> Data:
         if not self.runner.cancel():
@@ -119,6 +187,7 @@ class CommandHandlers:
         return {
             "exchangeId": self.ctx.exchange_id,
             "running": self.runner.running,
+            "paused": self.runner.paused,
             "symbols": await self.ctx.symbols.all(),
             "timeframes": [tf.value for tf in self.ctx.timeframes],
             "stats": stats.to_dict() if stats else None,
@@ -127,33 +196,83 @@ class CommandHandlers:
 
     async def force_backfill(self, p: ForceBackfillPayload) -> Data:
         symbol = await self._known_or_refuse(p.symbol)
-        return {"symbol": symbol, "backfill": await self._backfill([symbol], p.timeframes)}
+        timeframes = p.timeframes or self.ctx.timeframes
+        backfill = await self._backfill([symbol], timeframes)
+        return {
+            "backfilled": backfill["outcome"] == "complete",
+            "symbol": symbol,
+            "timeframes": [tf.value for tf in timeframes],
+            "timestamp": self._now(),
+            "backfill": backfill,
+        }
 
     async def add_symbol(self, p: SymbolPayload) -> Data:
         symbol = await self._known_or_refuse(p.symbol)
-        added = await self.ctx.symbols.add([symbol])
-        return {"symbol": symbol, "added": bool(added), "backfill": await self._backfill([symbol])}
+        if not await self.ctx.symbols.add([symbol]):
+            return {"status": "already_exists", "symbol": symbol, "message": f"{symbol} is already monitored"}
+        backfill = await self._backfill([symbol])
+        return {
+            "added": True,
+            "symbol": symbol,
+            "totalSymbols": len(await self.ctx.symbols.all()),
+            "backfilled": backfill["outcome"] == "complete",
+            "timestamp": self._now(),
+            "backfill": backfill,
+        }
 
     async def bulk_add_symbols(self, p: BulkSymbolsPayload) -> Data:
+        """`added`/`skipped` are counts, as the original's; the lists are beside them."""
         known, unknown = await self.ctx.catalog.split(p.symbols)
         if not known:
             raise CommandError(f"unknown symbols on exchange {self.ctx.exchange_id}: {', '.join(unknown)}")
         added = await self.ctx.symbols.add(known)
-        return {"added": added, "unknown": unknown, "backfill": await self._backfill(known)}
+        monitored = [s for s in known if s not in added]
+        return {
+            "added": len(added),
+            "skipped": len(unknown) + len(monitored),
+            "symbols": added,
+            "totalSymbols": len(await self.ctx.symbols.all()),
+            "timestamp": self._now(),
+            "unknown": unknown,
+            "alreadyMonitored": monitored,
+            "backfill": await self._backfill(known),
+        }
 
     async def remove_symbol(self, p: SymbolPayload) -> Data:
-        if not await self.ctx.symbols.remove(p.symbol):
-            raise CommandError(f"{p.symbol} is not a monitored symbol")
-        return {"symbol": p.symbol, "removed": True}
+        """Deletes what the original deletes (candles, ticker, indicators of the symbol) under the
+        warmup lease, then stops monitoring it."""
+        if not await self.ctx.symbols.contains(p.symbol):
+            return {"status": "not_found", "symbol": p.symbol, "message": f"{p.symbol} is not a monitored symbol"}
+        cleared = await self._clear(p.symbol, None)
+        await self.ctx.symbols.remove(p.symbol)
+        return {
+            "removed": True,
+            "symbol": p.symbol,
+            "totalSymbols": len(await self.ctx.symbols.all()),
+            "deletedCount": cleared.total,
+            "timestamp": self._now(),
+            "deleted": _kinds(cleared),
+        }
 
     async def clear_cache(self, p: ClearCachePayload) -> Data:
         symbol = p.symbol if p.scope == "symbol" else None
         timeframe = p.timeframe if p.scope == "timeframe" else None
+        cleared = await self._clear(symbol, timeframe)
+        return {
+            "cleared": True,
+            "scope": p.scope,
+            "symbol": symbol,
+            "timeframe": timeframe.value if timeframe else None,
+            "deletedCount": cleared.total,
+            "timestamp": self._now(),
+            "deleted": _kinds(cleared),
+        }
+
+    async def _clear(self, symbol: str | None, timeframe: Timeframe | None) -> Cleared:
         try:
-            deleted = await self.warmup.clear_cache(self.ctx.exchange_id, symbol, timeframe)
+            return await self.warmup.clear_cache(self.ctx.exchange_id, symbol, timeframe)
         except WarmupAlreadyRunning:  # in any process: it would write into what is cleared, from a stale scan
             raise CommandConflict("a warmup is running; cancel it (or wait) before clearing the cache") from None
-        return {"scope": p.scope, "deletedKeys": deleted}
 
     async def _known_or_refuse(self, symbol: str) -> str:
         """The symbol in the exchange's own spelling (`BTC-USDT` -> `BTCUSDT` on Binance), or refused."""
@@ -167,15 +286,10 @@ class CommandHandlers:
         return stats.to_dict()
 
 
-def _retrieved(task: asyncio.Future[Data]) -> None:
-    """The runner logs how a run ended; an error reply nobody waits for is not an error of ours."""
-    if not task.cancelled():
-        task.exception()
+def iso_utc(ms: int) -> str:
+    """`2026-02-01T12:00:00.000Z`, as JavaScript's `toISOString()` writes it."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-async def _outcome(run: asyncio.Task[WarmupStats]) -> Data:
-    """A `start`'s reply: its final stats, as `success` only when the run completed."""
-    stats = await run
-    if stats.outcome != "complete":
-        raise CommandError(f"warmup ended {stats.outcome}: {stats.message}", stats.to_dict())
-    return stats.to_dict()
+def _kinds(cleared: Cleared) -> Data:
+    return {"candles": cleared.candles, "tickers": cleared.tickers, "indicators": cleared.indicators}

@@ -42,11 +42,30 @@ class _WithTimeframes(_Payload):
 
 
 class NoPayload(_Payload):
-    """status, cancel."""
+    """status, cancel, stop, pause, resume, reload-settings."""
 
 
 class StartPayload(_WithTimeframes):
-    """start: the monitored symbols, on the served timeframes unless given."""
+    """start: the monitored symbols, on the served timeframes unless given. `exchange` is what the
+    original's admin sends (`{"exchange": "coinbase"}`): it must name the exchange served here."""
+
+    exchange: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1)] | None = None
+
+
+VALID_MODES = ("position-monitor", "scalper-macdv", "scalper-orderbook")
+
+
+class SwitchModePayload(_Payload):
+    """switch-mode: validated like the original's; this service has no strategy modes to switch."""
+
+    mode: str
+
+    @field_validator("mode")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in VALID_MODES:
+            raise ValueError(f"invalid mode {value!r} (valid modes: {', '.join(VALID_MODES)})")
+        return value
 
 
 class ForceBackfillPayload(_WithTimeframes):

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 WarmupPolicy = Literal["smart", "seed"]
 SEED_BATCH = 5  # the original: 5 requests with Promise.allSettled, then 1 s of sleep
 SEED_PAUSE_S = 1.0
+PAUSED = "paused"  # the stats message while an operator's pause holds the drain
 
 
 class EntrySource(Protocol):
@@ -44,6 +45,10 @@ class Drain:
     `max_in_flight` workers claim side by side (`smart`) and the adapter's limiter paces them;
     `seed` keeps the original's batches of 5 and 1 s pause, for comparison. `after_batch` is called
     after each claimed batch is done (progress publishing).
+
+    `gate` is the operator's pause: while it is clear, no worker claims an entry (those in flight
+    finish), and the stats say `paused`; when it is set again the workers go on with the same
+    queue, so a resume neither rescans nor refetches. A halt still ends a paused drain at once.
     """
 
     fetch: PairFetcher
@@ -52,6 +57,7 @@ class Drain:
     policy: WarmupPolicy = "smart"
     halt_on: tuple[asyncio.Event, ...] = ()
     after_batch: Callable[[], Awaitable[None]] | None = None
+    gate: asyncio.Event | None = None
     banned: ExchangeBannedError | None = field(default=None, init=False)
 
     def stopped(self) -> bool:
@@ -83,14 +89,26 @@ class Drain:
 
     async def _worker(self, source: EntrySource) -> None:
         """Claim one entry at a time; the rate limiter inside the adapter paces the requests."""
-        while not self.stopped() and (claimed := await source.claim(1)):
+        while await self._may_claim() and (claimed := await source.claim(1)):
             await self._run_batch(source, claimed)
 
     async def _seed_worker(self, source: EntrySource) -> None:
         """The original's policy: 5 entries side by side, then sleep a second, whatever the budget."""
-        while not self.stopped() and (claimed := await source.claim(SEED_BATCH)):
+        while await self._may_claim() and (claimed := await source.claim(SEED_BATCH)):
             await self._run_batch(source, claimed)
             await asyncio.sleep(SEED_PAUSE_S)
+
+    async def _may_claim(self) -> bool:
+        """Wait while paused (the gate is clear); then whether claiming may go on."""
+        if self.gate is not None and not self.gate.is_set() and not self.stopped():
+            if self.stats.message != PAUSED:  # the first worker to stop says so, once
+                self.stats.message = PAUSED
+                if self.after_batch is not None:
+                    await self.after_batch()
+            await self.gate.wait()
+            if self.stats.message == PAUSED:
+                self.stats.message = None
+        return not self.stopped()
 
     async def _run_batch(self, source: EntrySource, claimed: Claimed) -> None:
         await asyncio.gather(*(self._run_entry(entry) for _, entry in claimed))

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from livermore.cache import CandleCache
+from livermore.cache.candles import Cleared
 from livermore.errors import ExchangeBannedError, ExchangeError, WarmupAlreadyRunning
 from livermore.exchanges import ExchangeAdapter
 from livermore.keys import warmup_lock_key
@@ -174,12 +175,13 @@ class WarmupService:
         *,
         stop: StopRequest | None = None,
         on_progress: ProgressSink | None = None,
+        gate: asyncio.Event | None = None,
     ) -> WarmupStats:
         """Check the symbols, scan, persist the schedule, execute it. Raises WarmupAlreadyRunning;
         anything else that goes wrong ends the run with an `outcome` and a message, never a stale
-        `fetching`."""
+        `fetching`. While `gate` is clear (paused) no entry is claimed."""
         async with self._lease(exchange_id, wait=True) as lease:
-            run = _Run(self, exchange_id, symbols, stop or StopRequest(), lease.lost, on_progress)
+            run = _Run(self, exchange_id, symbols, stop or StopRequest(), lease.lost, on_progress, gate)
             return await run.execute(list(timeframes or SCAN_TIMEFRAME_ORDER))
 
     async def backfill(
@@ -220,8 +222,11 @@ class WarmupService:
                 stats.record_failure(symbol, tf.value, why)
         stats.total_pairs += len(unknown) * len(timeframes)
 
-    async def clear_cache(self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None) -> int:
-        """Delete candle keys; returns how many. Holds the warmup lease while it deletes: refused
+    async def clear_cache(
+        self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None
+    ) -> Cleared:
+        """Delete the scope's candle, ticker and indicator keys (CandleCache.clear); returns how many
+        of each. Holds the warmup lease while it deletes: refused
         (WarmupAlreadyRunning) while any process runs a warmup of the exchange, whose writes come
         from a scan made before the clear, and no warmup starts until the clear is done."""
         async with self._lease(exchange_id, wait=False):
@@ -262,6 +267,7 @@ class _Run:
         stop: StopRequest,
         lost: asyncio.Event,
         on_progress: ProgressSink | None,
+        gate: asyncio.Event | None = None,
     ):
         self.s = service
         self.exchange_id = exchange_id
@@ -291,6 +297,7 @@ class _Run:
             policy=service.policy,
             halt_on=(self.stop.requested, self.lost),
             after_batch=self._publish,
+            gate=gate,
         )
 
     async def execute(self, timeframes: list[Timeframe]) -> WarmupStats:

@@ -23,6 +23,10 @@ class WarmupRunner:
 
     A second start is refused up front: here if our task runs, or if the Redis lease is held
     (another process); the service's own lease still settles a race between the two checks.
+
+    `pause()` holds the drain before its next claim (the current run's, or the next run's until a
+    `resume()`); `resume()` lets it go on with the same schedule. `cancel()` ends the run and lifts
+    the pause, so the next start is not held by a pause nobody remembers.
     """
 
     def __init__(self, service: WarmupService, exchange_id: int, on_report: ReportSink | None = None):
@@ -34,6 +38,36 @@ class WarmupRunner:
         self.on_report = on_report
         self._task: asyncio.Task[WarmupStats] | None = None
         self._stop = StopRequest()
+        self._gate = asyncio.Event()
+        self._gate.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._gate.is_set()
+
+    def pause(self) -> bool:
+        """Stop claiming entries after the ones in flight; False if already paused."""
+        if self.paused:
+            return False
+        self._gate.clear()
+        return True
+
+    def resume(self) -> bool:
+        """Go on claiming from where the pause left the schedule; False if not paused."""
+        if not self.paused:
+            return False
+        self._gate.set()
+        return True
+
+    async def wait(self) -> WarmupStats | None:
+        """The final stats of the current (or last) run once it ended; None if none ever started
+        or it did not run (its error is logged)."""
+        task = self._task
+        if task is None:
+            return None
+        with contextlib.suppress(Exception):
+            return await asyncio.shield(task)
+        return None
 
     @property
     def running(self) -> bool:
@@ -52,7 +86,7 @@ class WarmupRunner:
         return self._task
 
     async def _run(self, symbols: list[str], timeframes: list[Timeframe], stop: StopRequest) -> WarmupStats:
-        stats = await self.service.run(self.exchange_id, symbols, timeframes, stop=stop)
+        stats = await self.service.run(self.exchange_id, symbols, timeframes, stop=stop, gate=self._gate)
         if self.on_report is not None:
             self.on_report(stats)
         return stats
@@ -62,6 +96,7 @@ class WarmupRunner:
         if not self.running:
             return False
         self._stop.request("cancelled", "cancelled by an operator")
+        self._gate.set()
         return True
 
     async def stop(self) -> None:

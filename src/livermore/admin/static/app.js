@@ -233,7 +233,8 @@ const describeBackfill = (b) => `${b.completedPairs}/${b.totalPairs} pairs, ${fm
 
 async function startWarmup() {
   const started = await command("POST", "/warmup/start");
-  if (started) toast(`Warmup started: ${started.symbols} symbols × ${started.timeframes.join(" ")}`, "ok");
+  if (started?.status === "already_started") toast(started.message, "bad");
+  else if (started) toast(`Warmup started: ${started.symbolCount} symbols × ${started.timeframes.join(" ")}`, "ok");
 }
 
 async function cancelWarmup() {
@@ -254,7 +255,7 @@ async function addSymbols() {
   const done = await command("POST", "/symbols", { symbols: splitList($("action-input").value) });
   if (!done) return;
   const unknown = done.unknown.length ? ` · unknown: ${done.unknown.join(", ")}` : "";
-  toast(`Added ${done.added.length ? done.added.join(", ") : "nothing new"} · ${describeBackfill(done.backfill)}${unknown}`, "ok");
+  toast(`Added ${done.added ? done.symbols.join(", ") : "nothing new"} (${done.skipped} skipped) · ${describeBackfill(done.backfill)}${unknown}`, "ok");
   refreshMeter();
 }
 
