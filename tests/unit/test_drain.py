@@ -122,3 +122,54 @@ async def test_no_entries_claims_nothing() -> None:
     source = EntryList([entry("A")])
     await drain(fetch).run(source, 0)
     assert fetch.calls == [] and len(await source.claim(5)) == 1
+
+
+class GatedFetch(FakeFetch):
+    """Closes `gate` (the operator's pause) during the call for `pause_on`, as a pause arriving mid-run."""
+
+    def __init__(self, gate: asyncio.Event, pause_on: str):
+        super().__init__()
+        self.gate, self.pause_on = gate, pause_on
+
+    async def __call__(self, symbol: str, timeframe: Timeframe, start_ms: int) -> int:
+        if symbol == self.pause_on:
+            self.gate.clear()
+        return await super().__call__(symbol, timeframe, start_ms)
+
+
+async def test_a_closed_gate_stops_claiming_until_it_opens_then_the_same_queue_goes_on() -> None:
+    gate = asyncio.Event()
+    gate.set()
+    published: list[str | None] = []
+    fetch = GatedFetch(gate, pause_on="B")
+    entries = [entry(s) for s in "ABCDE"]
+    d = drain(fetch, max_in_flight=2, gate=gate)
+
+    async def after_batch() -> None:
+        published.append(d.stats.message)
+
+    d.after_batch = after_batch
+    run = asyncio.create_task(d.run(EntryList(entries), len(entries)))
+    while d.stats.message != "paused":  # said once every worker waits at the gate: none in flight
+        await asyncio.sleep(0)
+    held = len(fetch.calls)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert len(fetch.calls) == held < len(entries)  # nothing claimed while paused
+    gate.set()
+    await run
+    assert sorted(s for s, _, _ in fetch.calls) == list("ABCDE")  # each once: resumed, not restarted
+    assert d.stats.completed_pairs == len(entries) and d.stats.message is None
+    assert published.count("paused") == 1
+
+
+async def test_a_halt_ends_a_paused_drain() -> None:
+    gate, halt = asyncio.Event(), asyncio.Event()  # the gate starts closed: paused before the first claim
+    fetch = FakeFetch()
+    d = drain(fetch, gate=gate, halt_on=(halt,))
+    run = asyncio.create_task(d.run(EntryList([entry("A"), entry("B")]), 2))
+    while d.stats.message != "paused":
+        await asyncio.sleep(0)
+    halt.set()
+    await run
+    assert fetch.calls == [] and d.stats.completed_pairs == 0

@@ -222,7 +222,7 @@ class CandleCache:
         """`indicator:<id>:<symbol>:<timeframe>[:...]`: a key's timeframe is the first segment after
         the symbol that names a timeframe; a symbol scope takes the keys whose symbol is exactly it."""
         lit = "*" if symbol is None else _glob_literal(symbol)
-        prefix = indicator_key(exchange_id, "", "")[:-2]  # "indicator:<id>:"
+        prefix = indicator_key(exchange_id, "", "")[:-1]  # "indicator:<id>:"
 
         def mine(key: str) -> bool:
             rest = key[len(prefix) :]

@@ -47,8 +47,9 @@ class Drain:
     after each claimed batch is done (progress publishing).
 
     `gate` is the operator's pause: while it is clear, no worker claims an entry (those in flight
-    finish), and the stats say `paused`; when it is set again the workers go on with the same
-    queue, so a resume neither rescans nor refetches. A halt still ends a paused drain at once.
+    finish); once every worker waits at it, the stats say `paused` (published), so `paused` means
+    no request is in flight. When it is set again the workers go on with the same queue: a resume
+    neither rescans nor refetches. A halt still ends a paused drain at once.
     """
 
     fetch: PairFetcher
@@ -59,6 +60,8 @@ class Drain:
     after_batch: Callable[[], Awaitable[None]] | None = None
     gate: asyncio.Event | None = None
     banned: ExchangeBannedError | None = field(default=None, init=False)
+    _live: int = field(default=0, init=False)  # workers in their claim loop
+    _parked: int = field(default=0, init=False)  # of them, waiting at the closed gate
 
     def stopped(self) -> bool:
         return self.banned is not None or self.halted()
@@ -89,26 +92,42 @@ class Drain:
 
     async def _worker(self, source: EntrySource) -> None:
         """Claim one entry at a time; the rate limiter inside the adapter paces the requests."""
-        while await self._may_claim() and (claimed := await source.claim(1)):
-            await self._run_batch(source, claimed)
+        self._live += 1
+        try:
+            while await self._may_claim() and (claimed := await source.claim(1)):
+                await self._run_batch(source, claimed)
+        finally:
+            self._live -= 1
+        await self._say_paused_when_all_wait()  # the others may all be waiting at the gate
 
     async def _seed_worker(self, source: EntrySource) -> None:
         """The original's policy: 5 entries side by side, then sleep a second, whatever the budget."""
-        while await self._may_claim() and (claimed := await source.claim(SEED_BATCH)):
-            await self._run_batch(source, claimed)
-            await asyncio.sleep(SEED_PAUSE_S)
+        self._live += 1
+        try:
+            while await self._may_claim() and (claimed := await source.claim(SEED_BATCH)):
+                await self._run_batch(source, claimed)
+                await asyncio.sleep(SEED_PAUSE_S)
+        finally:
+            self._live -= 1
 
     async def _may_claim(self) -> bool:
         """Wait while paused (the gate is clear); then whether claiming may go on."""
         if self.gate is not None and not self.gate.is_set() and not self.stopped():
-            if self.stats.message != PAUSED:  # the first worker to stop says so, once
-                self.stats.message = PAUSED
-                if self.after_batch is not None:
-                    await self.after_batch()
-            await self.gate.wait()
+            self._parked += 1
+            try:
+                await self._say_paused_when_all_wait()
+                await self.gate.wait()
+            finally:
+                self._parked -= 1
             if self.stats.message == PAUSED:
                 self.stats.message = None
         return not self.stopped()
+
+    async def _say_paused_when_all_wait(self) -> None:
+        if self._live and self._parked == self._live and self.stats.message != PAUSED:
+            self.stats.message = PAUSED
+            if self.after_batch is not None:
+                await self.after_batch()
 
     async def _run_batch(self, source: EntrySource, claimed: Claimed) -> None:
         await asyncio.gather(*(self._run_entry(entry) for _, entry in claimed))
