@@ -140,9 +140,7 @@ async def test_a_pause_before_start_holds_the_run_before_its_first_request(
     assert klines(world) == PAIRS
 
 
-async def test_reload_settings_rereads_the_monitored_symbols(
-    client: ControlClient, world: World, redis: Redis
-) -> None:
+async def test_reload_settings_rereads_the_monitored_symbols(client: ControlClient, world: World, redis: Redis) -> None:
     await MonitoredSymbols(redis, world.exchange_id).add([world.spare[0]])  # by another process
     data = await ok(client, "reload-settings")
     assert_shape(data, {"reloaded": True, "timestamp": IsoTime, "hasSettings": True})

@@ -95,7 +95,7 @@ async def test_remove_symbol_deletes_its_keys_only(
     eid = world.exchange_id
     monitored = MonitoredSymbols(redis, eid)
     await monitored.add([target, *LOOKALIKES[target]])
-    mine, others = await seed_world(redis, eid, target)
+    mine, _ = await seed_world(redis, eid, target)
     before, ledger_before = await names(redis), await ledger_fields(redis, eid)
 
     reply = await client.request("remove-symbol", {"symbol": target})

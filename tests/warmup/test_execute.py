@@ -392,7 +392,7 @@ async def test_clear_cache_is_refused_while_another_process_holds_the_lease(
             await binance.service.clear_cache(ex)
         assert len([k async for k in binance.redis.scan_iter(match="candles:*")]) == len(TFS)
         await other.delete(warmup_lock_key(ex))
-    assert await binance.service.clear_cache(ex) == len(TFS)
+    assert (await binance.service.clear_cache(ex)).candles == len(TFS)
     assert not await binance.redis.exists(warmup_lock_key(ex))  # the clear let its lease go
 
 

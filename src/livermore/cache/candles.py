@@ -184,20 +184,24 @@ class CandleCache:
             for (s, tf), (count, newest, window, empty, to, at, start) in zip(pairs, rows, strict=True)
         ]
 
-    async def clear(self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None) -> Cleared:
+    async def clear_scope(
+        self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None
+    ) -> Cleared:
         """Delete, by SCAN (never KEYS), what the original deletes for this scope: the candle keys
-        and their ledger entries (HSCAN: a key the exchange confirmed empty has an entry but no
-        sorted set), the `ticker:` key(s) (none for a timeframe scope: a ticker has no timeframe)
-        and the `indicator:` keys. Only this exchange's keys of those shapes are touched. A symbol
-        is matched literally: glob characters in it (`*`, `?`, `[`) never widen what is deleted,
-        and a `:` in it never reaches another symbol's keys (what follows the symbol must be a
-        timeframe)."""
-        candles = await self._clear_candles(exchange_id, symbol, timeframe)
+        and their ledger entries (`clear`), the `ticker:` key(s) (none for a timeframe scope: a
+        ticker has no timeframe) and the `indicator:` keys. Only this exchange's keys of those
+        shapes are touched."""
+        candles = await self.clear(exchange_id, symbol, timeframe)
         tickers = await self._clear_tickers(exchange_id, symbol) if timeframe is None else 0
         indicators = await self._clear_indicators(exchange_id, symbol, timeframe)
         return Cleared(candles, tickers, indicators)
 
-    async def _clear_candles(self, exchange_id: int, symbol: str | None, timeframe: Timeframe | None) -> int:
+    async def clear(self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None) -> int:
+        """Delete candle keys by SCAN (never KEYS) and their ledger entries by HSCAN (a key the
+        exchange confirmed empty has an entry but no sorted set); returns how many candle keys were
+        deleted. A symbol is matched literally: glob characters in it (`*`, `?`, `[`) never widen
+        what is deleted, and a `:` in it never reaches another symbol's keys (what follows the
+        symbol must be a timeframe)."""
         pattern = exchange_candle_key(
             exchange_id, "*" if symbol is None else _glob_literal(symbol), timeframe.value if timeframe else "*"
         )

@@ -225,12 +225,12 @@ class WarmupService:
     async def clear_cache(
         self, exchange_id: int, symbol: str | None = None, timeframe: Timeframe | None = None
     ) -> Cleared:
-        """Delete the scope's candle, ticker and indicator keys (CandleCache.clear); returns how many
-        of each. Holds the warmup lease while it deletes: refused
+        """Delete the scope's candle, ticker and indicator keys; returns how many
+        of each (CandleCache.clear_scope). Holds the warmup lease while it deletes: refused
         (WarmupAlreadyRunning) while any process runs a warmup of the exchange, whose writes come
         from a scan made before the clear, and no warmup starts until the clear is done."""
         async with self._lease(exchange_id, wait=False):
-            return await self.cache.clear(exchange_id, symbol, timeframe)
+            return await self.cache.clear_scope(exchange_id, symbol, timeframe)
 
 
 def _say_waiting(holder: LeaseHolder, remaining_s: float) -> None:
