@@ -218,6 +218,10 @@ async def test_unreadable_messages_get_an_error_with_a_null_correlation_id(
         ("clear-cache", {"scope": "everything"}, "scope: Input should be 'all', 'symbol' or 'timeframe'"),
         ("clear-cache", {"scope": "symbol"}, "scope 'symbol' needs a symbol"),
         ("status", {"verbose": True}, "verbose: Extra inputs are not permitted"),
+        ("start", {"exchange": "kraken"}, "start names exchange 'kraken', but this service serves 'binance'"),
+        ("switch-mode", None, "mode: Field required"),
+        ("switch-mode", {"mode": "turbo"}, "invalid mode 'turbo' (valid modes: position-monitor, scalper-macdv"),
+        ("pause", {"now": True}, "now: Extra inputs are not permitted"),
     ],
 )
 async def test_bad_commands_are_refused_naming_the_problem(

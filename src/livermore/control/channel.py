@@ -24,9 +24,11 @@ _PRIORITY_WEIGHT = 10**13  # > any Unix ms: priority first, then arrival
 class ControlChannel:
     """Answers `ack` at once, queues the command by priority, runs queued commands one at a time.
 
-    Long commands (`start`) run as tasks and reply when they end, so the queue keeps moving:
-    `status` and `cancel` are answered during a warmup. Nothing a publisher sends stops the
-    listener: every bad message gets an `error` reply naming the problem.
+    `start` answers `started` as soon as the warmup is under way (as the original does; its
+    progress and outcome are in the stats), so the queue keeps moving: `status`, `pause`, `stop`
+    are answered during a warmup. A handler may still answer `Accepted` (a reply when a background
+    task ends). Nothing a publisher sends stops the listener: every bad message gets an `error`
+    reply naming the problem.
     """
 
     def __init__(

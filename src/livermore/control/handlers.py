@@ -29,6 +29,7 @@ from livermore.warmup.runner import WarmupRunner
 from livermore.warmup.symbols import MonitoredSymbols, SymbolCatalog
 
 Data = dict[str, Any]
+STOP_WAIT_S = 10.0  # how long `stop` waits for the run's final stats before answering anyway
 
 
 @dataclass(frozen=True)
@@ -138,10 +139,12 @@ class CommandHandlers:
         }
 
     async def stop(self, _: NoPayload) -> Data:
-        """Cancel the run (outcome `cancelled`) and wait for it to record its final stats."""
+        """Cancel the run (outcome `cancelled`) and wait for it to record its final stats: within one
+        request, unless it still waits for a previous run's lease (then `outcome` is null and the
+        run ends cancelled as soon as it has the lease; the queue is not held meanwhile)."""
         if not self.runner.cancel():
             return {"status": "already_idle", "message": "no warmup is running"}
-        stats = await self.runner.wait()
+        stats = await self.runner.wait(STOP_WAIT_S)
         return {"status": "stopped", "timestamp": self._now(), "outcome": stats.outcome if stats else None}
 
     async def pause(self, _: NoPayload) -> Data:

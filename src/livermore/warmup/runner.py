@@ -59,15 +59,16 @@ class WarmupRunner:
         self._gate.set()
         return True
 
-    async def wait(self) -> WarmupStats | None:
-        """The final stats of the current (or last) run once it ended; None if none ever started
-        or it did not run (its error is logged)."""
+    async def wait(self, timeout_s: float | None = None) -> WarmupStats | None:
+        """The final stats of the current (or last) run once it ended; None if none ever started,
+        it did not run (its error is logged) or it has not ended within `timeout_s`."""
         task = self._task
         if task is None:
             return None
-        with contextlib.suppress(Exception):
-            return await asyncio.shield(task)
-        return None
+        await asyncio.wait({task}, timeout=timeout_s)
+        if not task.done() or task.cancelled() or task.exception() is not None:
+            return None
+        return task.result()
 
     @property
     def running(self) -> bool:
