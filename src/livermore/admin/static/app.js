@@ -51,7 +51,8 @@ function reasonOf(doc, status) {
   if (Array.isArray(detail) && detail.length) {
     return detail.map((d) => {
       const field = (d.loc || []).filter((part) => part !== "body").join(".");
-      return field ? `${field}: ${d.msg}` : d.msg;
+      const msg = String(d.msg).replace(/^Value error, /, "");  // pydantic's prefix says nothing to an operator
+      return field ? `${field}: ${msg}` : msg;
     }).join("; ");
   }
   return `Request failed (${status})`;
@@ -234,7 +235,11 @@ function renderMeter(meter) {
 }
 
 const refreshSchedule = async () => renderSchedule(await getJSON(exchangePath("/warmup/schedule")));
-const refreshMeter = async () => renderMeter(await getJSON(exchangePath("/candles/meter")));
+async function refreshMeter() {
+  const meter = await getJSON(exchangePath("/candles/meter"));
+  renderMeter(meter);
+  if (meter) $("meter").dataset.refreshes = Number($("meter").dataset.refreshes || 0) + 1;  // how often it was read
+}
 
 // The header: exchange and the live count of monitored symbols.
 async function refreshInfo() {
