@@ -49,7 +49,8 @@ async def test_healthz_answers_200_with_redis_and_503_once_it_is_gone() -> None:
                 res = await http.get("/healthz")
                 assert res.status_code == 200
                 body = res.json()
-                assert (body["redis"], body["running"], body["lease"]) == ("ok", False, {"held": False})
+                assert (body["redis"], body["running"], body["warmup"]) == ("ok", False, None)
+                assert body["lease"] == {"held": False}
                 assert (body["exchangeId"], body["exchange"]) == (world.exchange_id, "binance")
 
                 private.stop()
@@ -104,7 +105,8 @@ async def test_schedule_entries_carry_their_state(http: httpx.AsyncClient, world
 async def test_schedule_states_of_a_cancelled_run_come_from_the_cache(
     http: httpx.AsyncClient, world: World, redis: Redis
 ) -> None:
-    """A run cancelled part-way: what it fetched is done (a fresh scan says so), the rest pending."""
+    """A run cancelled part-way (healthz and the gauges see it running): what it fetched is done (a
+    fresh scan says so), the rest pending."""
     await clear_of_interval_end(Timeframe.M5, 10)
     world.sim.simulator.set_faults(latency_ms=(100.0, 100.0))
     assert (await http.post(api(world, "/warmup/start"), headers=AUTH)).status_code == 202
@@ -112,6 +114,11 @@ async def test_schedule_states_of_a_cancelled_run_come_from_the_cache(
     async with asyncio.timeout(30):  # cancel once the schedule is built, while it is being fetched
         while (s := await store.load_stats(world.exchange_id)) is None or s.status == "scanning":
             await asyncio.sleep(0.01)
+    health = (await http.get("/healthz")).json()
+    assert (health["running"], health["lease"]["held"]) == (True, True)
+    assert health["warmup"]["status"] in ("fetching", "touching_up")
+    text = (await http.get("/metrics")).text
+    assert gauge(text, "livermore_warmup_running") == 1 and gauge(text, "livermore_warmup_pairs_left") > 0
     assert (await http.post(api(world, "/warmup/cancel"), headers=AUTH)).status_code == 200
     stats = await finished_stats(redis, world.exchange_id)
     assert stats.outcome == "cancelled"

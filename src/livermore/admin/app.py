@@ -22,12 +22,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from livermore.admin.metrics import WarmupMetrics
+from livermore.admin.metrics import LiveState, WarmupMetrics
 from livermore.control.handlers import Accepted, CommandHandlers
 from livermore.control.payloads import BulkSymbolsPayload, ClearCachePayload, ForceBackfillPayload, StartPayload
 from livermore.errors import CommandConflict, CommandError
 from livermore.keys import warmup_lock_key
-from livermore.models import CamelModel, Timeframe, now_ms
+from livermore.models import CamelModel, now_ms
 from livermore.warmup import WarmupStats
 from livermore.warmup.lock import lease_holder
 from livermore.warmup.scan import CandleStatusResult
@@ -36,6 +36,7 @@ from livermore.warmup.schedule import WarmupSchedule
 STATIC_DIR = resources.files("livermore.admin").joinpath("static")
 # Swagger UI's assets from the fastapi-offline package: /docs works without a CDN (offline, air-gapped).
 DOCS_ASSETS = resources.files("fastapi_offline").joinpath("static")
+REDIS_PROBE_S = 2.0  # /healthz and /metrics answer within this even when Redis hangs
 SCRAPE_SCAN_EVERY_S = 60  # a scrape rescans the cache for the stale-pairs gauge when no meter scan is newer
 
 Data = dict[str, Any]
@@ -116,7 +117,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
         sufficient: set[tuple[str, str]] = set()
         if not completed and schedule.entries:
             symbols = list(dict.fromkeys(e.symbol for e in schedule.entries))
-            timeframes = list(dict.fromkeys(Timeframe(e.timeframe) for e in schedule.entries))
+            timeframes = list(dict.fromkeys(e.timeframe for e in schedule.entries))
             scanned = await warmup.scan(schedule.exchange_id, symbols, timeframes)
             sufficient = {(r.symbol, r.timeframe.value) for r in scanned if r.sufficient}
 
@@ -127,7 +128,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
                 return "running"
             return "done" if completed or pair in sufficient else "pending"
 
-        return [state((e.symbol, Timeframe(e.timeframe).value)) for e in schedule.entries]
+        return [state((e.symbol, e.timeframe.value)) for e in schedule.entries]
 
     @app.get("/api/info", tags=["read"])
     async def info() -> Data:
@@ -221,28 +222,35 @@ def create_app(deps: AdminDeps) -> FastAPI:
 
     @app.get("/healthz", tags=["read"])
     async def healthz() -> JSONResponse:
-        """200 when Redis answers (with the run and the warmup lease), 503 when it does not. No token."""
+        """200 when Redis answers (with the run, the warmup lease and the newest stats), 503 when it
+        does not. No token: probes and load balancers call it."""
         body: Data = {"exchangeId": ctx.exchange_id, "exchange": deps.exchange_name}
         body["running"] = deps.handlers.runner.running
         try:
-            async with asyncio.timeout(2):
+            async with asyncio.timeout(REDIS_PROBE_S):
                 lease = await _lease_state(warmup.redis, ctx.exchange_id)
+                stats = await warmup.store.load_stats(ctx.exchange_id)
         except (RedisError, OSError, TimeoutError) as e:
             return JSONResponse({**body, "redis": "error", "error": str(e) or type(e).__name__}, status_code=503)
-        return JSONResponse({**body, "redis": "ok", "lease": lease})
+        newest = stats and {"status": stats.status, "outcome": stats.outcome, "updatedAt": stats.updated_at}
+        return JSONResponse({**body, "redis": "ok", "lease": lease, "warmup": newest})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         """Live gauges from state refreshed here (collect() cannot wait on Redis), then the registry."""
         live = deps.metrics.live
         try:
-            live.saw_stats(await warmup.store.load_stats(ctx.exchange_id))
-            live.running = deps.handlers.runner.running or await warmup.is_running(ctx.exchange_id)
-            if live.scanned_at_s is None or time.time() - live.scanned_at_s > SCRAPE_SCAN_EVERY_S:
-                await scan_monitored(ctx.exchange_id, await ctx.symbols.all())
-        except (RedisError, OSError):
+            async with asyncio.timeout(REDIS_PROBE_S):
+                await refresh_live(live)
+        except (RedisError, OSError, TimeoutError):
             pass  # Redis away: the last-known figures (healthz says why)
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def refresh_live(live: LiveState) -> None:
+        live.saw_stats(await warmup.store.load_stats(ctx.exchange_id))
+        live.running = deps.handlers.runner.running or await warmup.is_running(ctx.exchange_id)
+        if live.scanned_at_s is None or time.time() - live.scanned_at_s > SCRAPE_SCAN_EVERY_S:
+            await scan_monitored(ctx.exchange_id, await ctx.symbols.all())
 
     return app
 
