@@ -130,6 +130,7 @@ async def test_backfill_and_symbol_management(http: httpx.AsyncClient, world: Wo
     assert (res.json()["added"], res.json()["skipped"]) == (1, 1)
     assert (res.json()["symbols"], res.json()["unknown"]) == ([world.spare[0]], ["NOPEUSDT"])
     assert world.spare[0] in (await http.get(api(world, "/symbols"))).json()
+    assert len((await http.get("/api/info")).json()["symbols"]) == len(world.symbols) + 1  # the header's count
 
     res = await http.post(api(world, "/symbols"), json={"symbols": ["NOPEUSDT"]}, headers=AUTH)
     assert res.status_code == 400 and "NOPEUSDT" in res.json()["detail"]

@@ -6,25 +6,38 @@ and some name closure-local dependencies."""
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, HTTPException, status
-from fastapi.responses import FileResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from livermore.admin.metrics import WarmupMetrics
+from livermore.admin.metrics import LiveState, WarmupMetrics
 from livermore.control.handlers import Accepted, CommandHandlers
 from livermore.control.payloads import BulkSymbolsPayload, ClearCachePayload, ForceBackfillPayload, StartPayload
 from livermore.errors import CommandConflict, CommandError
+from livermore.keys import warmup_lock_key
 from livermore.models import CamelModel, now_ms
+from livermore.warmup import WarmupStats
+from livermore.warmup.lock import lease_holder
+from livermore.warmup.scan import CandleStatusResult
+from livermore.warmup.schedule import WarmupSchedule
 
 STATIC_DIR = resources.files("livermore.admin").joinpath("static")
+# Swagger UI's assets from the fastapi-offline package: /docs works without a CDN (offline, air-gapped).
+DOCS_ASSETS = resources.files("fastapi_offline").joinpath("static")
+REDIS_PROBE_S = 2.0  # /healthz and /metrics answer within this even when Redis hangs
+SCRAPE_SCAN_EVERY_S = 60  # a scrape rescans the cache for the stale-pairs gauge when no meter scan is newer
 
 Data = dict[str, Any]
 
@@ -46,6 +59,8 @@ def create_app(deps: AdminDeps) -> FastAPI:
         title="Livermore admin",
         summary="Warmup progress, candle meter and commands for one exchange's candle cache.",
         version="1",
+        docs_url=None,
+        redoc_url=None,
     )
     ctx = deps.handlers.ctx
     warmup = deps.handlers.warmup
@@ -72,6 +87,48 @@ def create_app(deps: AdminDeps) -> FastAPI:
         return FileResponse(str(STATIC_DIR.joinpath("index.html")))
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=str(DOCS_ASSETS)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} · API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
+        )
+
+    async def scan_monitored(exchange_id: int, symbols: list[str]) -> list[CandleStatusResult]:
+        """The meter's scan of every monitored pair; its stale count feeds the metrics."""
+        results = await warmup.scan(exchange_id, symbols, ctx.timeframes)
+        deps.metrics.live.saw_scan(sum(not r.sufficient for r in results), len(results))
+        return results
+
+    async def entry_states(schedule: WarmupSchedule, stats: WarmupStats | None) -> list[str]:
+        """Each entry's state, from the run's stats and (unless the run completed) a scan of the
+        entries' pairs: failed (in the failures), running (the current pair), done (sufficient now,
+        or the run completed), else pending."""
+        if stats is not None and stats.started_at > schedule.created_at:  # a run that has not built its own yet
+            stats = None
+        failed = {(f.symbol, f.timeframe) for f in stats.failures} if stats else set()
+        current = (stats.current_symbol, stats.current_timeframe) if stats and stats.running else None
+        completed = stats is not None and stats.outcome == "complete"
+        sufficient: set[tuple[str, str]] = set()
+        if not completed and schedule.entries:
+            symbols = list(dict.fromkeys(e.symbol for e in schedule.entries))
+            timeframes = list(dict.fromkeys(e.timeframe for e in schedule.entries))
+            scanned = await warmup.scan(schedule.exchange_id, symbols, timeframes)
+            sufficient = {(r.symbol, r.timeframe.value) for r in scanned if r.sufficient}
+
+        def state(pair: tuple[str, str]) -> str:
+            if pair in failed:
+                return "failed"
+            if pair == current:
+                return "running"
+            return "done" if completed or pair in sufficient else "pending"
+
+        return [state((e.symbol, e.timeframe.value)) for e in schedule.entries]
 
     @app.get("/api/info", tags=["read"])
     async def info() -> Data:
@@ -89,13 +146,21 @@ def create_app(deps: AdminDeps) -> FastAPI:
 
     @app.get("/api/exchanges/{exchange_id}/warmup/schedule", tags=["read"])
     async def schedule(exchange_id: Served) -> Data:
-        return _document(await warmup.store.load_schedule(exchange_id), "no schedule has been built yet")
+        """The newest schedule, each entry with its `state`: pending, running, done or failed."""
+        found = await warmup.store.load_schedule(exchange_id)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no schedule has been built yet")
+        doc = found.to_dict()
+        states = await entry_states(found, await warmup.store.load_stats(exchange_id))
+        for entry, state in zip(doc["entries"], states, strict=True):
+            entry["state"] = state
+        return doc
 
     @app.get("/api/exchanges/{exchange_id}/candles/meter", tags=["read"])
     async def meter(exchange_id: Served) -> Data:
         """Newest open time of every monitored symbol x timeframe, its age and age / interval."""
         symbols = await ctx.symbols.all()
-        results = await warmup.scan(exchange_id, symbols, ctx.timeframes)
+        results = await scan_monitored(exchange_id, symbols)
         now = deps.clock()
         cells = [
             {
@@ -155,11 +220,48 @@ def create_app(deps: AdminDeps) -> FastAPI:
     async def clear_cache(exchange_id: Served, body: ClearCachePayload) -> Data:
         return await command("clear-cache", _dump(body))
 
+    @app.get("/healthz", tags=["read"])
+    async def healthz() -> JSONResponse:
+        """200 when Redis answers (with the run, the warmup lease and the newest stats), 503 when it
+        does not. No token: probes and load balancers call it."""
+        body: Data = {"exchangeId": ctx.exchange_id, "exchange": deps.exchange_name}
+        body["running"] = deps.handlers.runner.running
+        try:
+            async with asyncio.timeout(REDIS_PROBE_S):
+                lease = await _lease_state(warmup.redis, ctx.exchange_id)
+                stats = await warmup.store.load_stats(ctx.exchange_id)
+        except (RedisError, OSError, TimeoutError) as e:
+            return JSONResponse({**body, "redis": "error", "error": str(e) or type(e).__name__}, status_code=503)
+        newest = stats and {"status": stats.status, "outcome": stats.outcome, "updatedAt": stats.updated_at}
+        return JSONResponse({**body, "redis": "ok", "lease": lease, "warmup": newest})
+
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
+        """Live gauges from state refreshed here (collect() cannot wait on Redis), then the registry."""
+        live = deps.metrics.live
+        try:
+            async with asyncio.timeout(REDIS_PROBE_S):
+                await refresh_live(live)
+        except (RedisError, OSError, TimeoutError):
+            pass  # Redis away: the last-known figures (healthz says why)
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    async def refresh_live(live: LiveState) -> None:
+        live.saw_stats(await warmup.store.load_stats(ctx.exchange_id))
+        live.running = deps.handlers.runner.running or await warmup.is_running(ctx.exchange_id)
+        if live.scanned_at_s is None or time.time() - live.scanned_at_s > SCRAPE_SCAN_EVERY_S:
+            await scan_monitored(ctx.exchange_id, await ctx.symbols.all())
+
     return app
+
+
+async def _lease_state(redis: Redis, exchange_id: int) -> Data:
+    """Who holds this exchange's warmup lease (any process) and how long it has left."""
+    key = warmup_lock_key(exchange_id)
+    holder = await lease_holder(redis, key)
+    if holder is None:
+        return {"held": False}
+    return {"held": True, "holder": holder.describe(), "ttlMs": await redis.pttl(key)}
 
 
 def _document(found: CamelModel | None, missing: str) -> Data:

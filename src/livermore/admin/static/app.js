@@ -3,7 +3,9 @@
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "livermore.adminToken";
-const state = { info: null, status: null, meterAt: 0 };
+const state = { info: null, status: null, poll: null };
+const RUNNING = new Set(["scanning", "fetching", "touching_up"]);
+const POLL_MS = 2000;  // meter and schedule while a run goes
 
 // ---- formatting -------------------------------------------------------------------------------
 const fmtInt = (n) => (n == null ? "–" : Number(n).toLocaleString("en-US"));
@@ -39,15 +41,39 @@ function el(tag, attrs = {}, ...children) {
 function toast(text, kind = "") {
   const node = el("div", { class: `toast ${kind}` }, text);
   $("toasts").append(node);
-  setTimeout(() => node.remove(), 6000);
+  setTimeout(() => node.remove(), kind === "bad" ? 12000 : 6000);
+}
+
+// Why a request was refused, from FastAPI's `detail`: a sentence, or a list of {loc, msg} (422).
+function reasonOf(doc, status) {
+  const detail = doc && doc.detail;
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail) && detail.length) {
+    return detail.map((d) => {
+      const field = (d.loc || []).filter((part) => part !== "body").join(".");
+      const msg = String(d.msg).replace(/^Value error, /, "");  // pydantic's prefix says nothing to an operator
+      return field ? `${field}: ${msg}` : msg;
+    }).join("; ");
+  }
+  return `Request failed (${status})`;
+}
+
+function setOnline(online) {
+  $("offline").hidden = online;
+  $("live").dataset.state = online ? "live" : "down";
+  $("live-text").textContent = online ? "live" : "server unreachable";
 }
 
 // ---- API ----------------------------------------------------------------------------------------
 const exchangePath = (suffix) => `/api/exchanges/${state.info.exchangeId}${suffix}`;
 
 async function getJSON(path) {
-  const res = await fetch(path);
-  return res.ok ? res.json() : null;
+  try {
+    const res = await fetch(path);
+    return res.ok ? await res.json() : null;
+  } catch {
+    return undefined;  // the server is away: callers keep what they show
+  }
 }
 
 function askInDialog(dialog, okButton) {
@@ -58,10 +84,13 @@ function askInDialog(dialog, okButton) {
   });
 }
 
-async function token() {
+// The token for this tab; after a refusal the dialog opens again saying so (inside it, not behind).
+async function token(refused = "") {
   const kept = sessionStorage.getItem(TOKEN_KEY);
-  if (kept) return kept;
+  if (kept && !refused) return kept;
   $("token-input").value = "";
+  $("token-error").textContent = refused;
+  $("token-error").hidden = !refused;
   if (!(await askInDialog($("token-dialog"), $("token-ok")))) return null;
   const entered = $("token-input").value.trim();
   if (entered) sessionStorage.setItem(TOKEN_KEY, entered);
@@ -69,28 +98,35 @@ async function token() {
 }
 
 // A mutation: asks for the token once per tab; a refused token is forgotten and asked again.
+// A refused token is forgotten and asked for again, until the operator cancels the dialog.
 async function command(method, suffix, body) {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const t = await token();
+  let refused = "";
+  for (;;) {
+    const t = await token(refused);
     if (!t) return null;
-    const res = await fetch(exchangePath(suffix), {
-      method,
-      headers: { Authorization: `Bearer ${t}`, "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (res.status === 401) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      toast("Token refused", "bad");
-      continue;
+    let res;
+    try {
+      res = await fetch(exchangePath(suffix), {
+        method,
+        headers: { Authorization: `Bearer ${t}`, "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      toast("Server unreachable: the request was not sent", "bad");
+      return null;
     }
     const doc = await res.json().catch(() => ({}));
+    if (res.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      refused = "Wrong token: the server refused it. Enter the token printed by livermore serve.";
+      continue;
+    }
     if (!res.ok) {
-      toast(typeof doc.detail === "string" ? doc.detail : `Request failed (${res.status})`, "bad");
+      toast(reasonOf(doc, res.status), "bad");
       return null;
     }
     return doc;
   }
-  return null;
 }
 
 // ---- rendering --------------------------------------------------------------------------------
@@ -146,19 +182,24 @@ function renderStats(s) {
 
 function renderSchedule(schedule) {
   const rows = $("schedule-rows");
+  if (schedule === undefined) return;  // server away: keep the last one
   if (!schedule) {
     $("schedule-summary").textContent = "";
-    rows.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "No schedule yet.")));
+    rows.replaceChildren(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No schedule yet.")));
     return;
   }
+  const counts = {};
+  for (const e of schedule.entries) counts[e.state] = (counts[e.state] || 0) + 1;
+  const states = ["done", "running", "pending", "failed"].filter((k) => counts[k]).map((k) => `${counts[k]} ${k}`).join(", ");
   $("schedule-summary").textContent =
-    `${fmtInt(schedule.needsFetching)} of ${fmtInt(schedule.totalPairs)} pairs to fetch · built ${fmtTime(schedule.createdAt)}`;
+    `${fmtInt(schedule.needsFetching)} of ${fmtInt(schedule.totalPairs)} pairs to fetch${states ? ` (${states})` : ""} · built ${fmtTime(schedule.createdAt)}`;
   if (!schedule.entries.length) {
-    rows.replaceChildren(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "Every pair was sufficient: nothing to fetch.")));
+    rows.replaceChildren(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "Every pair was sufficient: nothing to fetch.")));
     return;
   }
-  rows.replaceChildren(...schedule.entries.map((e) => el("tr", {},
+  rows.replaceChildren(...schedule.entries.map((e) => el("tr", { "data-state": e.state || "pending" },
     el("td", { class: "sym" }, e.symbol), el("td", {}, e.timeframe),
+    el("td", {}, el("span", { class: `state ${e.state || "pending"}` }, e.state || "pending")),
     el("td", { class: "num" }, fmtInt(e.cachedCount)), el("td", { class: "num" }, fmtInt(e.targetCount)),
     el("td", {}, el("span", { class: `reason ${e.reason}` }, e.reason.replace("_", " "))),
     el("td", { class: "muted" }, fmtTime(e.fetchFrom)))));
@@ -175,6 +216,7 @@ function meterClass(ratio) {
 
 function renderMeter(meter) {
   const table = $("meter");
+  if (meter === undefined) return;  // server away: keep the last one
   if (!meter || !meter.symbols.length) {
     table.replaceChildren(el("tr", {}, el("td", { class: "muted" }, "No monitored symbols.")));
     return;
@@ -194,26 +236,53 @@ function renderMeter(meter) {
 
 const refreshSchedule = async () => renderSchedule(await getJSON(exchangePath("/warmup/schedule")));
 async function refreshMeter() {
-  state.meterAt = Date.now();
-  renderMeter(await getJSON(exchangePath("/candles/meter")));
+  const meter = await getJSON(exchangePath("/candles/meter"));
+  renderMeter(meter);
+  if (meter) $("meter").dataset.refreshes = Number($("meter").dataset.refreshes || 0) + 1;  // how often it was read
+}
+
+// The header: exchange and the live count of monitored symbols.
+async function refreshInfo() {
+  const info = await getJSON("/api/info");
+  if (!info) return;
+  state.info = info;
+  const n = info.symbols.length;
+  $("exchange").replaceChildren(el("b", {}, info.exchange), ` · exchange ${info.exchangeId} · `,
+    el("span", { id: "symbol-count" }, `${fmtInt(n)} symbol${n === 1 ? "" : "s"}`));
+}
+
+// While a run goes the meter and the schedule are polled; once more when it ends.
+function follow(running) {
+  if (running && !state.poll) {
+    refreshMeter(); refreshSchedule();
+    state.poll = setInterval(() => { refreshMeter(); refreshSchedule(); }, POLL_MS);
+  } else if (!running && state.poll) {
+    clearInterval(state.poll);
+    state.poll = null;
+    refreshMeter(); refreshSchedule(); refreshInfo();
+  }
 }
 
 // ---- live stream --------------------------------------------------------------------------------
+// The stream is the page's heartbeat: while it is down a banner says so; after it is back
+// everything is read again (the first event is the current stats).
 function connect() {
   const source = new EventSource(exchangePath("/warmup/events"));
-  const live = $("live");
-  source.onopen = () => { live.dataset.state = "live"; $("live-text").textContent = "live"; };
-  source.onerror = () => { live.dataset.state = "down"; $("live-text").textContent = "reconnecting"; };
+  source.onopen = () => {
+    if (!$("offline").hidden) { refreshInfo(); refreshSchedule(); refreshMeter(); }
+    setOnline(true);
+  };
+  source.onerror = () => {
+    setOnline(false);
+    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);  // a proxy's 502 ends it for good
+  };
   source.onmessage = (event) => {
     const stats = JSON.parse(event.data);
     const previous = state.status;
     state.status = stats.status;
     renderStats(stats);
-    const ended = stats.status === "complete" || stats.status === "error";
     if (previous !== stats.status && stats.status !== "scanning") refreshSchedule();  // built when fetching starts
-    if ((ended && previous !== stats.status) || (stats.status === "fetching" && Date.now() - state.meterAt > 2000)) {
-      refreshMeter();  // watch the grid fill while warming, at most every 2 s
-    }
+    follow(RUNNING.has(stats.status));
   };
 }
 
@@ -231,10 +300,16 @@ function askAction({ title, label, placeholder, timeframes }) {
 const splitList = (text) => text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
 const describeBackfill = (b) => `${b.completedPairs}/${b.totalPairs} pairs, ${fmtInt(b.candlesWritten)} candles${b.failedPairs ? `, ${b.failedPairs} failed` : ""}`;
 
+// Replies are read defensively: both our shapes and the original's (symbolCount, added as a number…).
+const plural = (n, word) => `${fmtInt(n)} ${word}${n === 1 ? "" : "s"}`;
+
 async function startWarmup() {
   const started = await command("POST", "/warmup/start");
-  if (started?.status === "already_started") toast(started.message, "bad");
-  else if (started) toast(`Warmup started: ${started.symbolCount} symbols × ${started.timeframes.join(" ")}`, "ok");
+  if (!started) return;
+  if (started.status && started.status !== "started") { toast(started.message || started.status.replace("_", " ")); return; }
+  const n = started.symbolCount ?? started.symbols;
+  const tfs = Array.isArray(started.timeframes) ? ` × ${started.timeframes.join(" ")}` : "";
+  toast(`Warmup started${typeof n === "number" ? `: ${plural(n, "symbol")}${tfs}` : ""}`, "ok");
 }
 
 async function cancelWarmup() {
@@ -247,21 +322,35 @@ async function forceBackfill() {
   const tfs = splitList($("action-timeframes").value);
   if (tfs.length) body.timeframes = tfs;
   const done = await command("POST", "/backfill", body);
-  if (done) { toast(`${done.symbol}: ${describeBackfill(done.backfill)}`, "ok"); refreshMeter(); }
+  if (!done) return;
+  const what = done.backfill ? describeBackfill(done.backfill)
+    : `backfilled ${Array.isArray(done.timeframes) ? done.timeframes.join(" ") : ""}`.trim();
+  toast(`${done.symbol || body.symbol}: ${what}`, "ok");
+  refreshMeter();
+}
+
+function describeAdded(done) {
+  const parts = [];
+  if (Array.isArray(done.added)) parts.push(`Added ${done.added.length ? done.added.join(", ") : "nothing new"}`);
+  else if (typeof done.added === "number") parts.push(`Added ${plural(done.added, "symbol")}`);
+  if (typeof done.skipped === "number" && done.skipped) parts.push(`${fmtInt(done.skipped)} skipped`);
+  if (Array.isArray(done.unknown) && done.unknown.length) parts.push(`unknown: ${done.unknown.join(", ")}`);
+  if (done.backfill) parts.push(describeBackfill(done.backfill));
+  if (typeof done.totalSymbols === "number") parts.push(`${plural(done.totalSymbols, "symbol")} monitored`);
+  return parts.join(" · ") || "Symbols added";
 }
 
 async function addSymbols() {
   if (!(await askAction({ title: "Add symbols", label: "Symbols (comma or space separated)", placeholder: "ETHUSDT, SOLUSDT", timeframes: false }))) return;
   const done = await command("POST", "/symbols", { symbols: splitList($("action-input").value) });
   if (!done) return;
-  const unknown = done.unknown.length ? ` · unknown: ${done.unknown.join(", ")}` : "";
-  toast(`Added ${done.added ? done.symbols.join(", ") : "nothing new"} (${done.skipped} skipped) · ${describeBackfill(done.backfill)}${unknown}`, "ok");
-  refreshMeter();
+  toast(describeAdded(done), "ok");
+  refreshMeter(); refreshInfo();
 }
 
 async function main() {
-  state.info = await getJSON("/api/info");
-  $("exchange").replaceChildren(el("b", {}, state.info.exchange), ` · exchange ${state.info.exchangeId} · ${state.info.symbols.length} symbols`);
+  await refreshInfo();
+  if (!state.info) { setOnline(false); setTimeout(main, 3000); return; }
   $("btn-start").onclick = startWarmup;
   $("btn-cancel").onclick = cancelWarmup;
   $("btn-backfill").onclick = forceBackfill;
