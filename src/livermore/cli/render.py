@@ -34,7 +34,7 @@ def scan_table(results: Sequence[CandleStatusResult], now: int | None = None) ->
     now = now_ms() if now is None else now
     table = Table(title=f"Scan: {len(results)} pairs, {sum(r.sufficient for r in results)} sufficient")
     for col in ("symbol", "timeframe", "cached", "newest open (UTC)", "age", "verdict"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=True)
     for r in results:
         style = "green" if r.sufficient else "yellow"
         newest = r.newest_open_time
@@ -51,7 +51,7 @@ def schedule_table(schedule: WarmupSchedule, now: int | None = None) -> Table:
         f"{schedule.total_pairs} pairs need fetching"
     )
     for col in ("symbol", "timeframe", "cached", "target", "reason", "fetch from (UTC)", "age"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=True)
     for e in schedule.entries:
         table.add_row(
             e.symbol,
