@@ -16,11 +16,12 @@ from livermore.warmup.store import WarmupStore
 from tests.support.control_world import World, listening
 
 
-async def send(world: World, redis_server: RedisServer, *args: str) -> tuple[int, str]:
+async def send(world: World, redis_server: RedisServer, *args: str, exchange_id: int | None = None) -> tuple[int, str]:
     """`livermore send ARGS` as a process on the world's channel: exit code and stdout."""
+    eid = world.exchange_id if exchange_id is None else exchange_id
     proc = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "livermore", "send", *args, "--redis-url", redis_server.url),
-        *("--sub", world.settings.command_sub, "--exchange-id", str(world.exchange_id)),
+        *("--sub", world.settings.command_sub, "--exchange-id", str(eid)),
         env=os.environ,
         stdout=PIPE,
     )
@@ -63,6 +64,17 @@ async def test_a_second_start_follows_its_own_run_not_the_last_one(
     last = out.splitlines()[-1]
     assert last.startswith(f"start (exchange {world.exchange_id}): complete  ")
     assert last.endswith(f"rest_calls={second.rest_calls}")
+
+
+async def test_a_start_is_followed_on_the_exchange_its_reply_names(
+    world: World, redis: Redis, redis_server: RedisServer
+) -> None:
+    """`send start` without --exchange against a service of another exchange: the reply's
+    exchangeId says which stats to follow."""
+    async with listening(world, redis):
+        code, out = await send(world, redis_server, "start", exchange_id=world.exchange_id + 40)
+    assert code == 0, out
+    assert out.splitlines()[-1].startswith(f"start (exchange {world.exchange_id}): complete  6/6 pairs")
 
 
 async def test_a_refused_start_exits_1(world: World, redis: Redis, redis_server: RedisServer) -> None:

@@ -26,6 +26,7 @@ from livermore.cli.options import (
 from livermore.cli.progress import ProgressView
 from livermore.control.client import FINAL, ControlClient
 from livermore.control.protocol import DEFAULT_PRIORITY, Response
+from livermore.models import now_ms
 from livermore.warmup import WarmupStats
 from livermore.warmup.store import WarmupStore
 
@@ -36,6 +37,7 @@ COMMAND_TYPES = (
 FOLLOWED = frozenset({"start"})  # commands whose work goes on after their reply: followed by the stats
 ERROR_GRACE_S = 2.0  # after an error reply, how long the run's last stats may still take to arrive
 FOREVER_S = 10.0**9
+CLOCK_SKEW_MS = 1000  # how far the service's clock may be behind ours, for telling runs apart
 
 
 def send(
@@ -70,13 +72,14 @@ class _Sender:
             store = WarmupStore(redis)
             follow = wait and self.command_type in FOLLOWED
             before = await store.load_stats(self.exchange_id) if follow else None
+            since = now_ms() - CLOCK_SKEW_MS
             cid = await client.send(self.command_type, self.body, priority=self.priority)
             first = await self._replies(client, cid, frozenset({"ack", *FINAL}), sub)
             if first.status == "error" or not wait:
                 return EXIT_ERROR if first.status == "error" else 0
             if not follow:
                 return EXIT_ERROR if (await self._replies(client, cid, FINAL, sub)).status == "error" else 0
-            return await self._follow(client, cid, store, before)
+            return await self._follow(client, cid, store, before, since)
 
     async def _replies(self, client: ControlClient, cid: str, until: frozenset[str], sub: str) -> Response:
         """The newest reply once one in `until` came, or one error line if none comes in time."""
@@ -85,17 +88,30 @@ class _Sender:
         except TimeoutError:
             raise fail(f"no reply within {self.timeout:g}s: is `livermore serve` running on channel {sub!r}?") from None
 
-    async def _follow(self, client: ControlClient, cid: str, store: WarmupStore, before: WarmupStats | None) -> int:
-        """Until the run ends: print its progress; exit code of its outcome. A refused start exits 1."""
-        replies = asyncio.create_task(client.wait_for(cid, until=FINAL, timeout=FOREVER_S, on_reply=_show))
-        ended = asyncio.create_task(self._watch(store, before))
+    async def _follow(
+        self, client: ControlClient, cid: str, store: WarmupStore, before: WarmupStats | None, since: int
+    ) -> int:
+        """Until the run ends: print its progress; exit code of its outcome. A refused start exits 1.
+        A reply naming another exchange id than --exchange's (the served one) moves the watch there."""
+        replies: asyncio.Future[list[Response]] = asyncio.ensure_future(
+            client.wait_for(cid, until=FINAL, timeout=FOREVER_S, on_reply=_show)
+        )
+        ended = asyncio.create_task(self._watch(store, self.exchange_id, before, since))
         try:
-            await asyncio.wait({replies, ended}, return_when=asyncio.FIRST_COMPLETED)
-            if not ended.done() and replies.result()[-1].status == "error":
-                try:  # a refused start, or a run that ended badly and whose last stats are on their way
-                    await asyncio.wait_for(asyncio.shield(ended), ERROR_GRACE_S)
-                except TimeoutError:
-                    return EXIT_ERROR
+            while not ended.done():
+                either: set[asyncio.Future[Any]] = {replies, ended}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                if ended.done() or not replies.done():
+                    break
+                last = replies.result()[-1]
+                if last.status == "error":
+                    return await _grace(ended)
+                served = _exchange_id_in(last)
+                if served is not None and served != self.exchange_id:
+                    ended.cancel()
+                    self.exchange_id = served
+                    ended = asyncio.create_task(self._watch(store, served, None, since))
+                replies = asyncio.get_running_loop().create_future()  # the final reply came: only the run now
             stats = await ended
         finally:
             for task in (replies, ended):
@@ -103,21 +119,47 @@ class _Sender:
             await asyncio.gather(replies, ended, return_exceptions=True)
         return OUTCOME_EXIT[stats.outcome or "interrupted"]
 
-    async def _watch(self, store: WarmupStore, before: WarmupStats | None) -> WarmupStats:
+    async def _watch(self, store: WarmupStore, eid: int, before: WarmupStats | None, since: int) -> WarmupStats:
         """The stats of the run this start began (or of the one already running), printed as they
         change, until it ends. The previous run's final stats are not this run's."""
-        with ProgressView(console, f"start (exchange {self.exchange_id})") as view:
-            async for raw in store.stats_events(self.exchange_id):
+        with ProgressView(console, f"start (exchange {eid})") as view:
+            async for raw in store.stats_events(eid):
                 if not raw:
                     view.tick()
                     continue
                 stats = WarmupStats.model_validate_json(raw)
-                if before is not None and not before.running and stats.started_at == before.started_at:
+                if not _this_run(stats, before, since):
                     continue
                 view.update(stats)
                 if not stats.running:
                     return stats
         raise AssertionError("stats_events ends only when its consumer stops")  # pragma: no cover
+
+
+def _this_run(stats: WarmupStats, before: WarmupStats | None, since: int) -> bool:
+    """A running run is the one to follow; an ended one only if it is not the run seen before the
+    start was sent (or, when nothing was seen for this exchange, if it started after the send)."""
+    if stats.running:
+        return True
+    if before is not None:
+        return before.running or stats.started_at != before.started_at
+    return stats.started_at >= since
+
+
+async def _grace(ended: asyncio.Task[WarmupStats]) -> int:
+    """After an error reply: the run's own end, if its last stats arrive soon (a run that ended
+    badly); else 1 (a refused start)."""
+    try:
+        stats = await asyncio.wait_for(asyncio.shield(ended), ERROR_GRACE_S)
+    except TimeoutError:
+        return EXIT_ERROR
+    return OUTCOME_EXIT[stats.outcome or "interrupted"]
+
+
+def _exchange_id_in(reply: Response) -> int | None:
+    data = reply.data if isinstance(reply.data, dict) else {}
+    value = data.get("exchangeId")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _show(reply: Response) -> None:
