@@ -16,6 +16,7 @@ from livermore.warmup import WarmupService, WarmupStats
 from livermore.warmup.execute import StopRequest
 
 PLAIN_EVERY_S = 5.0  # a log gets a line this often while a phase lasts
+RATE_AFTER_S = 1.0  # a rate over a shorter time says nothing
 STALLED_S = 1.0  # no pair done for this long while fetching: say what we wait for, if we know
 
 
@@ -114,7 +115,7 @@ class ProgressView:
             return ""
         now = self.clock()
         parts = [f"{s.done_pairs}/{s.total_pairs} pairs"]
-        if self._fetch_since is not None and s.done_pairs and now > self._fetch_since:
+        if self._fetch_since is not None and s.done_pairs and now - self._fetch_since >= RATE_AFTER_S:
             parts.append(f"{s.done_pairs / (now - self._fetch_since):.1f} pairs/s")
         parts.append(self.limiter.budget() if self.limiter else f"weight {s.weight_used}")
         if s.running and s.status != "scanning" and now - self._last_done[1] > STALLED_S and self.limiter:
