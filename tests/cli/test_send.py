@@ -17,17 +17,18 @@ from tests.support.control_world import World, listening
 
 
 async def send(world: World, redis_server: RedisServer, *args: str, exchange_id: int | None = None) -> tuple[int, str]:
-    """`livermore send ARGS` as a process on the world's channel: exit code and stdout."""
+    """`livermore send ARGS` as a process on the world's channel: exit code and stdout (then stderr)."""
     eid = world.exchange_id if exchange_id is None else exchange_id
     proc = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "livermore", "send", *args, "--redis-url", redis_server.url),
         *("--sub", world.settings.command_sub, "--exchange-id", str(eid)),
         env=os.environ,
         stdout=PIPE,
+        stderr=PIPE,
     )
     async with asyncio.timeout(60):
-        out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
+        out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode() + err.decode()
 
 
 async def test_no_wait_returns_after_the_ack(world: World, redis: Redis, redis_server: RedisServer) -> None:
@@ -91,3 +92,15 @@ async def test_status_is_indented_json(world: World, redis: Redis, redis_server:
         code, out = await send(world, redis_server, "status")
     assert code == 0
     assert '  "status": "success",' in out.splitlines()
+
+
+async def test_an_acknowledged_command_without_its_final_reply_in_time_says_so(
+    world: World, redis: Redis, redis_server: RedisServer
+) -> None:
+    world.sim.simulator.set_faults(latency_ms=(3000.0, 3000.0))
+    payload = f'{{"symbol": "{world.symbols[0]}"}}'
+    async with listening(world, redis):
+        code, out = await send(world, redis_server, "force-backfill", "--payload", payload, "--timeout", "0.5")
+    assert code == 1
+    assert '"status": "ack"' in out
+    assert "error: acknowledged, but no final reply within 0.5s" in out

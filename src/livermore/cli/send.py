@@ -12,12 +12,14 @@ from redis.asyncio import Redis
 from livermore.cli.options import (
     DEFAULT_EXCHANGE,
     EXIT_ERROR,
+    EXIT_SIGINT,
     OUTCOME_EXIT,
     Exchange,
     ExchangeId,
     RedisUrl,
     Sub,
     console,
+    err,
     exchange_id_for,
     fail,
     run_async,
@@ -58,7 +60,12 @@ def send(
     body = _parse_payload(payload)
     settings = settings_for(redis_url, command_sub=sub)
     sender = _Sender(command_type, body, priority, timeout, exchange_id_for(exchange, exchange_id))
-    code = run_async(lambda: sender.run(settings.redis_url, settings.command_sub, wait))
+    try:
+        code = run_async(lambda: sender.run(settings.redis_url, settings.command_sub, wait))
+    except typer.Exit as e:
+        if e.exit_code == EXIT_SIGINT and command_type in FOLLOWED:
+            err.print("the warmup goes on in the service: `livermore status` shows it, `send cancel` ends it")
+        raise
     raise typer.Exit(code)
 
 
@@ -86,6 +93,11 @@ class _Sender:
         try:
             return (await client.wait_for(cid, until=until, timeout=self.timeout, on_reply=_show))[-1]
         except TimeoutError:
+            if any(r.correlation_id == cid for r in client.received):  # acknowledged: it may still be running
+                raise fail(
+                    f"acknowledged, but no final reply within {self.timeout:g}s; the command may still be running "
+                    "(a longer --timeout waits more; `livermore status` shows a warmup)"
+                ) from None
             raise fail(f"no reply within {self.timeout:g}s: is `livermore serve` running on channel {sub!r}?") from None
 
     async def _follow(
