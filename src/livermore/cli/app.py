@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from livermore.cli.commands import demo, scan, schedule, warmup
-from livermore.cli.serve import send, serve
+from livermore.cli.commands import demo, scan, schedule, status, warmup
+from livermore.cli.send import send
+from livermore.cli.serve import serve
 from livermore.cli.simulator import simulator
 
 app = typer.Typer(
@@ -13,5 +14,5 @@ app = typer.Typer(
     add_completion=False,
     help="Keep a Redis cache of exchange OHLCV candles complete and fresh: scan, schedule, warm up, serve.",
 )
-for command in (scan, schedule, warmup, demo, simulator, serve, send):
+for command in (scan, schedule, warmup, status, demo, simulator, serve, send):
     app.command()(command)

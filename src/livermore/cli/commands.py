@@ -1,4 +1,4 @@
-"""`livermore scan`, `schedule`, `warmup` and `demo`."""
+"""`livermore scan`, `schedule`, `status`, `warmup` and `demo`."""
 
 from __future__ import annotations
 
@@ -31,10 +31,11 @@ from livermore.cli.options import (
     settings_for,
 )
 from livermore.cli.progress import warm
-from livermore.cli.render import failures_table, reports_table, scan_table, schedule_table
+from livermore.cli.render import failures_table, reports_table, scan_table, schedule_table, status_summary
 from livermore.config import Settings
 from livermore.exchanges import ExchangeAdapter
-from livermore.models import Timeframe
+from livermore.keys import warmup_schedule_key
+from livermore.models import Timeframe, now_ms
 from livermore.service import adapter_for, builder_for, scanner_for, warmup_for
 from livermore.warmup import CandleStatusResult, WarmupSchedule, WarmupStats
 from livermore.warmup.execute import StopRequest
@@ -70,14 +71,18 @@ def schedule(
     timeframes: Timeframes = DEFAULT_TFS,
     redis_url: RedisUrl = None,
     json: Json = False,
+    save: Annotated[
+        bool, typer.Option("--save", help="write it to the live schedule key the service and the page read")
+    ] = False,
 ) -> None:
-    """Scan, then build and persist the warmup schedule (only the pairs that need candles)."""
+    """Scan, then build the warmup schedule (only the pairs that need candles): a dry run unless --save."""
     query = _query(symbols, exchange, exchange_id, timeframes, redis_url)
 
     async def main() -> WarmupSchedule:
         async with Redis.from_url(query.settings.redis_url) as redis:
             built = builder_for(query.settings).build(query.exchange_id, await query.scan(redis))
-            await WarmupStore(redis).save_schedule(built)
+            if save:
+                await WarmupStore(redis).save_schedule(built)
             return built
 
     built = run_async(main)
@@ -85,6 +90,37 @@ def schedule(
         print_json(built.to_dict())
     else:
         console.print(schedule_table(built))
+    key = warmup_schedule_key(query.exchange_id)
+    err.print(f"saved to {key}" if save else f"dry run: {key} left as it was (--save writes it)", highlight=False)
+
+
+def status(
+    exchange: Exchange = DEFAULT_EXCHANGE,
+    exchange_id: ExchangeId = None,
+    redis_url: RedisUrl = None,
+    json: Annotated[bool, typer.Option("--json", help="print {stats, schedule} as JSON (times in ms)")] = False,
+) -> None:
+    """What the last (or the running) warmup did, read from Redis: outcome, counts, duration,
+    failures and the schedule. A run whose process is gone is shown `interrupted`."""
+    eid = exchange_id_for(exchange, exchange_id)
+    settings = settings_for(redis_url)
+
+    async def main() -> tuple[WarmupStats | None, WarmupSchedule | None]:
+        async with Redis.from_url(settings.redis_url) as redis:
+            store = WarmupStore(redis)
+            return await store.load_stats(eid), await store.load_schedule(eid)
+
+    stats, built = run_async(main)
+    if json:
+        print_json(
+            {
+                "exchangeId": eid,
+                "stats": stats.to_dict() if stats else None,
+                "schedule": built.to_dict() if built else None,
+            }
+        )
+    else:
+        console.print(status_summary(eid, stats, built, now_ms()), soft_wrap=True, highlight=False)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 from rich.console import Console
 
@@ -22,7 +23,7 @@ from livermore.warmup.stats import Outcome
 
 T = TypeVar("T")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error is one line, however long
 
 RedisUrl = Annotated[
     str | None, typer.Option(help="Redis URL (default: LIVERMORE_REDIS_URL or redis://127.0.0.1:6379/0)")
@@ -88,7 +89,13 @@ def interrupt_on_signals(stop: StopRequest) -> None:
 def settings_for(redis_url: str | None, **overrides: Any) -> Settings:
     """Settings from the environment, with the flags that were given on top."""
     changes = {"redis_url": redis_url, **overrides}
-    return Settings().model_copy(update={k: v for k, v in changes.items() if v is not None})
+    try:
+        settings = Settings()
+    except ValidationError as e:  # a bad LIVERMORE_* variable
+        first = e.errors()[0]
+        name = f"LIVERMORE_{str(first['loc'][0]).upper()}" if first["loc"] else "a LIVERMORE_ variable"
+        raise fail(f"{name}: {first['msg']} (got {first.get('input')!r})") from None
+    return settings.model_copy(update={k: v for k, v in changes.items() if v is not None})
 
 
 def parse_symbols(symbols: str) -> list[str]:

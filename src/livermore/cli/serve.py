@@ -1,16 +1,14 @@
-"""`livermore serve` (the long-running service) and `livermore send` (one control command)."""
+"""`livermore serve`: the long-running service (control channel and admin web app)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-import sys
-from typing import Annotated, Any
+import socket
+from typing import Annotated
 
-import orjson
 import typer
-from redis.asyncio import Redis
 
 from livermore.cli.options import (
     DEFAULT_EXCHANGE,
@@ -21,12 +19,11 @@ from livermore.cli.options import (
     RedisUrl,
     Sub,
     exchange_id_for,
+    fail,
+    parse_timeframes,
     run_async,
     settings_for,
 )
-from livermore.control.client import FINAL, ControlClient
-from livermore.control.protocol import DEFAULT_PRIORITY, Response
-from livermore.models import Timeframe
 from livermore.service import ServeOptions, adapter_for
 from livermore.service import serve as serve_until
 
@@ -56,12 +53,10 @@ def serve(
     """Serve one exchange: control channel + admin web app, until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per REST call drowns the service's own
-    try:
-        tfs = Timeframe.parse_list(timeframes)
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--timeframes") from None
+    tfs = parse_timeframes(timeframes)
     exchange_id_for(exchange, exchange_id)  # an unknown exchange fails here, before anything runs
     settings = settings_for(redis_url, command_sub=sub, admin_host=host, admin_port=port)
+    _check_port(settings.admin_host, settings.admin_port)
     options = ServeOptions(
         timeframes=tfs,
         autostart=autostart,
@@ -84,53 +79,13 @@ def serve(
     run_async(main)
 
 
-def send(
-    command_type: Annotated[
-        str,
-        typer.Argument(
-            metavar="TYPE",
-            help="start, status, cancel, force-backfill, add-symbol, remove-symbol, bulk-add-symbols, clear-cache",
-        ),
-    ],
-    payload: Annotated[str | None, typer.Option(help='JSON object, e.g. \'{"symbol": "BTCUSDT"}\'')] = None,
-    wait: Annotated[bool, typer.Option(help="wait for success/error, not only the ack")] = True,
-    timeout: Annotated[float, typer.Option(help="seconds to wait for the reply")] = 60.0,
-    priority: Annotated[int, typer.Option(min=1, max=100, help="1..100, lower runs first")] = DEFAULT_PRIORITY,
-    redis_url: RedisUrl = None,
-    sub: Sub = None,
-) -> None:
-    """Publish one command on the control channel and print its replies, one JSON line each."""
-    body = _parse_payload(payload)
-    settings = settings_for(redis_url, command_sub=sub)
-    until = FINAL if wait else frozenset({"ack", *FINAL})
-
-    def show(reply: Response) -> None:
-        _announce(reply.to_json().decode())
-
-    async def main() -> list[Response]:
-        async with Redis.from_url(settings.redis_url) as redis, ControlClient(redis, settings.command_sub) as client:
-            cid = await client.send(command_type, body, priority=priority)
-            return await client.wait_for(cid, until=until, timeout=timeout, on_reply=show)
-
+def _check_port(host: str, port: int) -> None:
+    """A port in use (or a host we cannot bind) is said in one line before anything starts; the web
+    server would otherwise find it only after the control channel is up."""
+    if port == 0:
+        return
     try:
-        replies = asyncio.run(main())
-    except TimeoutError:
-        print(
-            f"error: no {'final ' if wait else ''}reply within {timeout:g}s (is `livermore serve` running?)",
-            file=sys.stderr,
-        )
-        raise typer.Exit(1) from None
-    if replies[-1].status == "error":
-        raise typer.Exit(1)
-
-
-def _parse_payload(payload: str | None) -> dict[str, Any] | None:
-    if payload is None:
-        return None
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError as e:
-        raise typer.BadParameter(f"not JSON: {e}", param_hint="--payload") from None
-    if not isinstance(doc, dict):
-        raise typer.BadParameter("must be a JSON object", param_hint="--payload")
-    return doc
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        raise fail(f"cannot listen on {host}:{port}: {e.strerror or e} (choose another with --port)") from None
