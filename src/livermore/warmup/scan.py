@@ -60,7 +60,7 @@ class CandleStatusScanner:
         windows = await self.cache.windows(exchange_id, pairs, depth=self.threshold)
         now = self.clock()
         results = [verdict(w, self.threshold, now) for w in windows]
-        log.info(
+        log.debug(  # a page that polls the meter scans every 2 s: INFO would drown the service's log
             "scanned %d pairs of exchange %s: %d sufficient",
             len(results),
             exchange_id,
