@@ -40,6 +40,12 @@ def command_queue_key(sub: str) -> str:
     return f"livermore:command-queue:{sub}"
 
 
+def instance_status_key(exchange_id: int) -> str:
+    """JSON of the instance serving the exchange (state, heartbeat), SET NX EX 45 and refreshed every
+    15 s; the original's admin shows the exchange online only while it exists."""
+    return f"exchange:{exchange_id}:status"
+
+
 # --- ours -----------------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ def test_the_originals_names_byte_for_byte() -> None:
     assert keys.commands_channel("default") == "livermore:commands:default"
     assert keys.responses_channel("default") == "livermore:responses:default"
     assert keys.command_queue_key("default") == "livermore:command-queue:default"
+    assert keys.instance_status_key(2) == "exchange:2:status"
 
 
 def test_our_names() -> None:
@@ -34,6 +35,7 @@ def test_every_name_in_the_module_is_pinned_above() -> None:
         "commands_channel",
         "responses_channel",
         "command_queue_key",
+        "instance_status_key",
         "monitored_symbols_key",
         "warmup_events_channel",
         "warmup_lock_key",
