@@ -54,9 +54,8 @@ async def test_a_full_cycle_starting_warming_active_stopping_stopped(world: Worl
         assert 0 < await redis.ttl(key) <= 45
 
         async def following() -> bool:
-            return dict(await redis.pubsub_numsub(warmup_events_channel(world.exchange_id)))[
-                warmup_events_channel(world.exchange_id).encode()
-            ] > 0
+            channel = warmup_events_channel(world.exchange_id)
+            return dict(await redis.pubsub_numsub(channel))[channel.encode()] > 0
 
         await until(following)
         stats = await (await world.service.runner.start(world.symbols, TIMEFRAMES))

@@ -210,7 +210,7 @@ class InstancePresence:
     async def _take_over(self, payload: bytes) -> None:
         """The key exists: a clean shutdown's `stopped`/`idle` is replaced (atomically, in one
         script), a live instance's key refuses."""
-        held = await self.redis.eval(_TAKE_OVER, 1, self.key, payload, self.ttl_s)  # type: ignore[misc]
+        held = await self.redis.eval(_TAKE_OVER, 1, self.key, payload, self.ttl_s)
         if held:
             raw, ttl = held
             raise InstanceAlreadyServing(refusal(InstanceStatus.model_validate_json(raw), int(ttl)))
@@ -263,7 +263,6 @@ class InstancePresence:
     async def _apply(self, stats: WarmupStats) -> None:
         if (change := follow_run(self.status.connection_state, stats, self._since_ms)) is not None:
             await self.set_state(*change)
-
 
 
 def _unless_cancelled() -> None:
