@@ -189,9 +189,7 @@ class InstancePresence:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _end(self._tasks)
         with contextlib.suppress(Exception):  # a Redis gone at shutdown leaves the key to expire
             if self.status.connection_state != "stopping":
                 await self.set_state("stopping")
@@ -271,3 +269,15 @@ def _unless_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def _end(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel until done: redis-py's pub/sub may swallow a cancel that lands in a read or in its
+    close, and one lost cancel must not hang the shutdown."""
+    while pending := [t for t in tasks if not t.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.1)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("instance status task ended: %s", task.exception())
