@@ -41,3 +41,8 @@ class Settings(BaseSettings):
     admin_host: str = "127.0.0.1"
     admin_port: int = Field(8080, ge=0, le=65535)
     command_sub: str = "default"
+    instance_ttl_s: int = Field(45, ge=1, description="the instance status key expires this long after a heartbeat")
+    heartbeat_s: float = Field(15.0, gt=0, description="the instance status key is refreshed this often")
+    country_code: str | None = Field(None, description="shown as countryCode in the instance status")
+    admin_email: str | None = Field(None, description="shown as adminEmail in the instance status")
+    admin_display_name: str | None = Field(None, description="shown as adminDisplayName in the instance status")

@@ -7,6 +7,7 @@ LivermoreError                  anything we raise on purpose; the CLI prints its
 │   ├── UnfitCandleError        the exchange sent a candle the original could not read: nothing of it is written
 │   └── ExchangeBannedError     HTTP 418: nothing is sent before `until_s`; wait, or use another IP
 ├── WarmupAlreadyRunning        another warmup (or cache clear) of the exchange holds the lease: wait or cancel it
+├── InstanceAlreadyServing      another live instance's status key names the exchange: one instance per exchange
 └── CommandError                a control command was refused or failed; the message goes in its `error` reply
     └── CommandConflict         refused because of what runs now (a second start, a cancel with nothing to cancel)
 """
@@ -47,6 +48,11 @@ class ExchangeBannedError(ExchangeError):
 
 class WarmupAlreadyRunning(LivermoreError):
     """Another warmup of this exchange holds the lease (in this process or another)."""
+
+
+class InstanceAlreadyServing(LivermoreError):
+    """Another instance's `exchange:<id>:status` key is live: the original serves an exchange from one
+    instance at a time, and so do we; stop that one (or wait for its key to expire) first."""
 
 
 class CommandError(LivermoreError):

@@ -51,6 +51,12 @@ def indicator_key(exchange_id: int, symbol: str, timeframe: str) -> str:
     return f"indicator:{exchange_id}:{symbol}:{timeframe}"
 
 
+def instance_status_key(exchange_id: int) -> str:
+    """JSON of the instance serving the exchange (state, heartbeat), SET NX EX 45 and refreshed every
+    15 s; the original's admin shows the exchange online only while it exists."""
+    return f"exchange:{exchange_id}:status"
+
+
 # --- ours -----------------------------------------------------------------------------------------
 
 

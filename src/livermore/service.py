@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from livermore.exchanges import ClientOptions, ExchangeAdapter, RetryPolicy, mak
 from livermore.models import Timeframe, now_ms
 from livermore.warmup import CandleStatusScanner, WarmupScheduleBuilder, WarmupService
 from livermore.warmup.drain import WarmupPolicy
+from livermore.warmup.instance import InstanceIdentity, InstancePresence
 from livermore.warmup.runner import WarmupRunner
 from livermore.warmup.symbols import MonitoredSymbols, SymbolCatalog, normalize_symbol
 
@@ -84,6 +86,31 @@ def warmup_for(
         touch_up_passes=settings.touch_up_passes,
         materialise_synthetic=settings.materialise_synthetic,
         policy=policy,
+    )
+
+
+def presence_for(
+    redis: Redis, adapter: ExchangeAdapter, settings: Settings, *, symbols: Sequence[str] | None = None
+) -> InstancePresence:
+    """The instance status key of this process, to enter with `async with` (it raises
+    InstanceAlreadyServing when another instance serves the exchange). `symbols`: what this process
+    warms when it is not the monitored set (`livermore warmup --symbols`). The IP address stays
+    null: finding the outward one needs a network call, and the service makes none of its own."""
+    identity = InstanceIdentity(
+        exchange_id=adapter.exchange_id,
+        exchange_name=adapter.name,
+        hostname=socket.gethostname(),
+        country_code=settings.country_code,
+        admin_email=settings.admin_email,
+        admin_display_name=settings.admin_display_name,
+    )
+    monitored = MonitoredSymbols(redis, adapter.exchange_id)
+
+    async def count_symbols() -> int:
+        return len(symbols) if symbols is not None else len(await monitored.all())
+
+    return InstancePresence(
+        redis, identity, count_symbols, ttl_s=settings.instance_ttl_s, heartbeat_s=settings.heartbeat_s
     )
 
 
@@ -160,48 +187,73 @@ async def serve(
     """Run until `stop` is set, then cancel any warmup, stop the web server and the listener."""
     async with Redis.from_url(settings.redis_url) as redis:
         await redis.ping()
-        token = settings.admin_token or secrets.token_urlsafe(24)
-        service = assemble(redis, adapter, settings, options.timeframes, token)
-        monitored = await seed_symbols(service.handlers.ctx, adapter, options)
-        if not settings.admin_token:
-            announce(f"admin token (generated, shown once): {token}")
-        host, port = settings.admin_host, settings.admin_port
-        config = uvicorn.Config(
-            service.app,
-            host=host,
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=5,
-        )
-        web = _Server(config)
+        async with presence_for(redis, adapter, settings) as presence:
+            await _serve(redis, settings, adapter, options, stop, announce, presence)
 
-        listening = asyncio.create_task(service.channel.run())
-        serving = asyncio.create_task(web.serve())
-        stopping = asyncio.create_task(stop.wait())
-        try:
-            await service.channel.ready.wait()
-            while not web.started and not serving.done():
-                await asyncio.sleep(0.02)
-            if serving.done():
-                raise UsageError(f"the admin server could not listen on {host}:{port} (taken? try --port)")
-            announce(
-                f"serving {adapter.name} (exchange {adapter.exchange_id}, {len(monitored)} symbols) on "
-                f"http://{host}:{port}/ and livermore:commands:{settings.command_sub}"
-            )
-            if options.autostart:
-                await _autostart(service.handlers)
-            done, _ = await asyncio.wait({listening, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()  # a listener or web server that died takes the service down, loudly
-        finally:
-            announce("shutting down")
-            await service.runner.stop()  # viewers still get the final (cancelled) stats
-            service.closing.set()
-            web.should_exit = True
-            for task in (listening, stopping):
-                task.cancel()
-            await asyncio.gather(serving, listening, stopping, return_exceptions=True)
+
+async def _serve(
+    redis: Redis,
+    settings: Settings,
+    adapter: ExchangeAdapter,
+    options: ServeOptions,
+    stop: asyncio.Event,
+    announce: Callable[[str], None],
+    presence: InstancePresence,
+) -> None:
+    """Serve as the registered instance: `starting` until the channel and the web app answer, then
+    `warming` with --autostart (its run's end makes it `active`) or `active`; `stopping` on the way out."""
+    token = settings.admin_token or secrets.token_urlsafe(24)
+    service = assemble(redis, adapter, settings, options.timeframes, token)
+    monitored = await seed_symbols(service.handlers.ctx, adapter, options)
+    if not settings.admin_token:
+        announce(f"admin token (generated, shown once): {token}")
+    host, port = settings.admin_host, settings.admin_port
+    config = uvicorn.Config(
+        service.app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+    )
+    web = _Server(config)
+
+    listening = asyncio.create_task(service.channel.run())
+    serving = asyncio.create_task(web.serve())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await service.channel.ready.wait()
+        while not web.started and not serving.done():
+            await asyncio.sleep(0.02)
+        if serving.done():
+            raise UsageError(f"the admin server could not listen on {host}:{port} (taken? try --port)")
+        announce(
+            f"serving {adapter.name} (exchange {adapter.exchange_id}, {len(monitored)} symbols) on "
+            f"http://{host}:{port}/ and livermore:commands:{settings.command_sub}"
+        )
+        if options.autostart:
+            await _autostart(service.handlers)
+        await _settle(presence, service.runner)
+        done, _ = await asyncio.wait({listening, serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # a listener or web server that died takes the service down, loudly
+    finally:
+        announce("shutting down")
+        with contextlib.suppress(Exception):  # the key is best effort; the shutdown below is not
+            await presence.set_state("stopping")
+        await service.runner.stop()  # viewers still get the final (cancelled) stats
+        service.closing.set()
+        web.should_exit = True
+        for task in (listening, stopping):
+            task.cancel()
+        await asyncio.gather(serving, listening, stopping, return_exceptions=True)
+
+
+async def _settle(presence: InstancePresence, runner: WarmupRunner) -> None:
+    """Serving now: `warming` while the autostarted run goes (its end, followed from its stats,
+    makes the instance `active`), else `active`; unless the run's events already moved it on."""
+    if presence.status.connection_state == "starting":
+        await presence.set_state("warming" if runner.running else "active")
 
 
 async def _autostart(handlers: CommandHandlers) -> None:

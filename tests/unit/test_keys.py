@@ -16,6 +16,7 @@ def test_the_originals_names_byte_for_byte() -> None:
     assert keys.command_queue_key("default") == "livermore:command-queue:default"
     assert keys.ticker_key(1, "BTC-USD") == "ticker:1:BTC-USD"
     assert keys.indicator_key(1, "BTC-USD", "5m") == "indicator:1:BTC-USD:5m"
+    assert keys.instance_status_key(2) == "exchange:2:status"
 
 
 def test_our_names() -> None:
@@ -38,6 +39,7 @@ def test_every_name_in_the_module_is_pinned_above() -> None:
         "command_queue_key",
         "ticker_key",
         "indicator_key",
+        "instance_status_key",
         "monitored_symbols_key",
         "warmup_events_channel",
         "warmup_lock_key",

@@ -1,0 +1,283 @@
+"""The original's instance status key (`exchange:<id>:status`): who serves an exchange, and how it is.
+
+The original's admin shows an exchange online, with its warmup panel and candle meter, only while
+this key exists and says starting, warming or active. The original writes it with SET NX EX 45 when
+it starts (so a second instance of the exchange sees it and refuses) and refreshes it every 15 s
+with SET XX EX 45; a killed instance's key is gone 45 s later.
+
+States follow what the warmup does, read from its stats events (so neither the runner nor the run
+knows about this key): a run scanning, fetching or touching up -> `warming`; its end -> `active`
+(with `lastError` when it ended banned, unreachable or failed; a cancelled or interrupted run is an
+operator's act, not an error). Shutdown writes `stopping` then `stopped`, which is left to expire:
+it is what the admin should read, and a new instance takes a `stopped` (or `idle`) key over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from redis.asyncio import Redis
+
+from livermore.errors import InstanceAlreadyServing
+from livermore.keys import instance_status_key
+from livermore.models import CamelModel, now_ms
+from livermore.warmup.stats import WarmupStats
+from livermore.warmup.store import WarmupStore
+
+log = logging.getLogger(__name__)
+
+# SET unless a live instance holds the key; returns {its JSON, its TTL} when one does. `stopped`
+# and `idle` are a clean shutdown's last word: the next instance takes them over without waiting.
+_TAKE_OVER = """
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local state = cjson.decode(raw)['connectionState']
+  if state ~= 'stopped' and state ~= 'idle' then return {raw, redis.call('TTL', KEYS[1])} end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+
+ConnectionState = Literal["idle", "starting", "warming", "active", "stopping", "stopped"]
+# Run outcomes that are the exchange's or the run's fault: shown as the instance's lastError.
+ERROR_OUTCOMES = frozenset({"banned", "exchange_unreachable", "failed"})
+
+
+def iso(ms: int) -> str:
+    """The time as JavaScript's `toISOString()` writes it (the original's admin parses these)."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class InstanceStatus(CamelModel):
+    """The original's document, its fields exactly, in its order; times are ISO strings."""
+
+    exchange_id: int
+    exchange_name: str
+    hostname: str
+    ip_address: str | None
+    country_code: str | None
+    admin_email: str | None
+    admin_display_name: str | None
+    connection_state: ConnectionState
+    symbol_count: int
+    connected_at: str | None
+    last_heartbeat: str
+    last_state_change: str
+    registered_at: str
+    last_error: str | None
+    last_error_at: str | None
+
+    def move(self, state: ConnectionState, at_ms: int, error: str | None = None) -> None:
+        """Enter `state`: connectedAt is set on entering active (kept while it warms again) and
+        cleared when the instance stops; an error is recorded with its time, and kept until the next."""
+        at = iso(at_ms)
+        if state == "active" and self.connected_at is None:
+            self.connected_at = at
+        elif state in ("stopped", "idle"):
+            self.connected_at = None
+        if error is not None:
+            self.last_error, self.last_error_at = error, at
+        self.connection_state = state
+        self.last_state_change = self.last_heartbeat = at
+
+
+@dataclass(frozen=True)
+class InstanceIdentity:
+    """Who serves: what the status document says besides its state and times."""
+
+    exchange_id: int
+    exchange_name: str
+    hostname: str
+    ip_address: str | None = None
+    country_code: str | None = None
+    admin_email: str | None = None
+    admin_display_name: str | None = None
+
+    def status(self, state: ConnectionState, symbol_count: int, at_ms: int) -> InstanceStatus:
+        at = iso(at_ms)
+        return InstanceStatus(
+            exchange_id=self.exchange_id,
+            exchange_name=self.exchange_name,
+            hostname=self.hostname,
+            ip_address=self.ip_address,
+            country_code=self.country_code,
+            admin_email=self.admin_email,
+            admin_display_name=self.admin_display_name,
+            connection_state=state,
+            symbol_count=symbol_count,
+            connected_at=None,
+            last_heartbeat=at,
+            last_state_change=at,
+            registered_at=at,
+            last_error=None,
+            last_error_at=None,
+        )
+
+
+def follow_run(
+    current: ConnectionState, stats: WarmupStats, since_ms: int
+) -> tuple[ConnectionState, str | None] | None:
+    """The state (and error) a warmup stats update moves the instance to, or None for no change.
+
+    Runs that started before this instance registered are history, not news; a stopping or stopped
+    instance no longer follows runs (the run it interrupts on the way out is not a return to active).
+    """
+    if stats.started_at < since_ms or current not in ("starting", "warming", "active"):
+        return None
+    if stats.running:
+        return None if current == "warming" else ("warming", None)
+    if current == "active":
+        return None
+    error = f"warmup {stats.outcome}: {stats.message}" if stats.outcome in ERROR_OUTCOMES else None
+    return "active", error
+
+
+def refusal(existing: InstanceStatus, ttl_s: int | None) -> str:
+    """The one line a second instance prints: who holds the exchange, and when it frees itself."""
+    expires = f"; its key expires in {ttl_s} s unless it heartbeats" if ttl_s and ttl_s > 0 else ""
+    return (
+        f"exchange {existing.exchange_name} ({existing.exchange_id}) is already served by {existing.hostname} "
+        f"(state {existing.connection_state}, last heartbeat {existing.last_heartbeat}){expires}: "
+        "one instance per exchange; stop that one first"
+    )
+
+
+class InstancePresence:
+    """Writes the status key while this instance serves: `async with` registers it (or raises
+    InstanceAlreadyServing), heartbeats it, follows the warmup's runs, and writes stopping/stopped
+    on the way out."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        identity: InstanceIdentity,
+        count_symbols: Callable[[], Awaitable[int]],
+        *,
+        ttl_s: int,
+        heartbeat_s: float,
+        clock: Callable[[], int] = now_ms,
+    ):
+        self.redis = redis
+        self.identity = identity
+        self.count_symbols = count_symbols
+        self.ttl_s = ttl_s
+        self.heartbeat_s = heartbeat_s
+        self.clock = clock
+        self.key = instance_status_key(identity.exchange_id)
+        self.heartbeats = 0  # refreshes written, for tests and logs
+        self.history: list[ConnectionState] = []  # the states entered, in order
+        self._status: InstanceStatus | None = None
+        self._since_ms = 0
+        self._write = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def status(self) -> InstanceStatus:
+        if self._status is None:
+            raise RuntimeError("the instance is not registered")
+        return self._status
+
+    async def __aenter__(self) -> InstancePresence:
+        await self.register()
+        self._tasks = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._follow())]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await _end(self._tasks)
+        with contextlib.suppress(Exception):  # a Redis gone at shutdown leaves the key to expire
+            if self.status.connection_state != "stopping":
+                await self.set_state("stopping")
+            await self.set_state("stopped")
+
+    async def register(self) -> None:
+        """SET NX EX (the original's way); a `stopped`/`idle` key left by a clean shutdown is taken
+        over; a live one refuses with InstanceAlreadyServing."""
+        self._since_ms = self.clock()
+        self._status = self.identity.status("starting", await self.count_symbols(), self._since_ms)
+        payload = self._status.to_json()
+        if not await self.redis.set(self.key, payload, nx=True, ex=self.ttl_s):
+            await self._take_over(payload)
+        self.history.append("starting")
+
+    async def _take_over(self, payload: bytes) -> None:
+        """The key exists: a clean shutdown's `stopped`/`idle` is replaced (atomically, in one
+        script), a live instance's key refuses."""
+        held = await self.redis.eval(_TAKE_OVER, 1, self.key, payload, self.ttl_s)
+        if held:
+            raw, ttl = held
+            raise InstanceAlreadyServing(refusal(InstanceStatus.model_validate_json(raw), int(ttl)))
+
+    async def set_state(self, state: ConnectionState, error: str | None = None) -> None:
+        """Enter `state` and write it at once (keeping the key's TTL fresh)."""
+        self.status.move(state, self.clock(), error)
+        self.history.append(state)
+        log.info("instance %s: %s%s", self.key, state, f" ({error})" if error else "")
+        await self._save()
+
+    async def beat(self) -> None:
+        """One heartbeat: the symbol count and lastHeartbeat refreshed, SET XX EX; a key that
+        vanished (Redis restarted, someone deleted it) is written again with NX."""
+        self.status.symbol_count = await self.count_symbols()
+        self.status.last_heartbeat = iso(self.clock())
+        await self._save()
+        self.heartbeats += 1
+
+    async def _save(self) -> None:
+        async with self._write:
+            payload = self.status.to_json()
+            if not await self.redis.set(self.key, payload, xx=True, ex=self.ttl_s) and not await self.redis.set(
+                self.key, payload, nx=True, ex=self.ttl_s
+            ):
+                log.warning("instance status key %s changed hands while this instance wrote it", self.key)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                await self.beat()
+            except Exception as e:  # a Redis hiccup: the next beat tries again before the TTL runs out
+                _unless_cancelled()
+                log.warning("instance heartbeat failed: %s", e)
+
+    async def _follow(self) -> None:
+        """Move with the warmup's runs, as their stats events say."""
+        store = WarmupStore(self.redis)
+        while True:
+            try:
+                async for raw in store.stats_events(self.identity.exchange_id):
+                    if raw:
+                        await self._apply(WarmupStats.model_validate_json(raw))
+            except Exception as e:  # Redis went away: follow again once it is back
+                _unless_cancelled()
+                log.warning("instance status lost the warmup's events: %s", e)
+                await asyncio.sleep(self.heartbeat_s)
+
+    async def _apply(self, stats: WarmupStats) -> None:
+        if (change := follow_run(self.status.connection_state, stats, self._since_ms)) is not None:
+            await self.set_state(*change)
+
+
+def _unless_cancelled() -> None:
+    """Re-raise as a cancellation when the task is being cancelled: redis-py may turn a cancel that
+    lands in a timed read into a TimeoutError, which must not keep a task alive past its end."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def _end(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel until done: redis-py's pub/sub may swallow a cancel that lands in a read or in its
+    close, and one lost cancel must not hang the shutdown."""
+    while pending := [t for t in tasks if not t.done()]:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.1)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("instance status task ended: %s", task.exception())
