@@ -432,10 +432,11 @@ async def test_pairs_that_age_during_the_run_are_touched_up(binance: Env) -> Non
     """When the drain ends the market has moved on 10 minutes (the simulator's clock): the 1m and 5m
     pairs fetched early are stale again, so the run fetches them once more before it says complete."""
     moved: list[bool] = []
+    at = binance.pin(Timeframe.H1.floor(binance.sim.now_ms()) + 10 * 60_000 + 30_000)  # 10.5 min into an hour
 
     def move_clock_at_the_end_of_the_drain(stats: WarmupStats) -> None:
         if stats.status == "fetching" and stats.total_pairs and stats.done_pairs == stats.total_pairs and not moved:
-            binance.sim.set_clock(offset_ms=10 * 60_000)
+            binance.sim.set_clock(fixed_time_ms=at + 10 * 60_000)  # 1m and 5m go stale, the hour stays open
             moved.append(True)
 
     ex = binance.adapter.exchange_id
