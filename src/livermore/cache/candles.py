@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from hashlib import sha1
 from importlib import resources
 from itertools import groupby
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import orjson
 from redis.asyncio import Redis
@@ -245,8 +245,7 @@ class CandleCache:
         return deleted
 
 
-@dataclass(frozen=True, slots=True)
-class Cleared:
+class Cleared(NamedTuple):
     """How many keys a clear deleted, by kind (ledger entries are not keys: not counted)."""
 
     candles: int
@@ -255,7 +254,7 @@ class Cleared:
 
     @property
     def total(self) -> int:
-        return self.candles + self.tickers + self.indicators
+        return sum(self)
 
 
 _TIMEFRAMES = frozenset(tf.value for tf in Timeframe)

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -100,24 +100,12 @@ class InstanceIdentity:
     admin_display_name: str | None = None
 
     def status(self, state: ConnectionState, symbol_count: int, at_ms: int) -> InstanceStatus:
+        """A fresh document: registered, last heartbeat and state change all now, no error yet."""
         at = iso(at_ms)
-        return InstanceStatus(
-            exchange_id=self.exchange_id,
-            exchange_name=self.exchange_name,
-            hostname=self.hostname,
-            ip_address=self.ip_address,
-            country_code=self.country_code,
-            admin_email=self.admin_email,
-            admin_display_name=self.admin_display_name,
-            connection_state=state,
-            symbol_count=symbol_count,
-            connected_at=None,
-            last_heartbeat=at,
-            last_state_change=at,
-            registered_at=at,
-            last_error=None,
-            last_error_at=None,
-        )
+        times = dict.fromkeys(("last_heartbeat", "last_state_change", "registered_at"), at)
+        unset = dict.fromkeys(("connected_at", "last_error", "last_error_at"))
+        doc = {**asdict(self), **times, **unset, "connection_state": state, "symbol_count": symbol_count}
+        return InstanceStatus.model_validate(doc)
 
 
 def follow_run(
