@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import orjson
 import pytest
 from redis.asyncio import Redis
@@ -17,12 +15,6 @@ from livermore.warmup.symbols import MonitoredSymbols
 from tests.support.control_world import TIMEFRAMES, World, listening
 
 PAIRS = 3 * len(TIMEFRAMES)
-
-
-@pytest.fixture
-async def client(world: World, redis: Redis) -> AsyncIterator[ControlClient]:
-    async with listening(world, redis) as c:
-        yield c
 
 
 async def statuses(client: ControlClient, command_type: str, payload: dict | None = None) -> list:

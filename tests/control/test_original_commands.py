@@ -4,7 +4,6 @@ simulator; every reply's `data` is checked field by field and type by type again
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -17,16 +16,10 @@ from livermore.warmup.store import WarmupStore
 from livermore.warmup.symbols import MonitoredSymbols
 from tests.control.shapes import IsoTime, assert_shape
 from tests.support.candles import clear_of_interval_end
-from tests.support.control_world import TIMEFRAMES, World, listening
+from tests.support.control_world import TIMEFRAMES, World
 
 PAIRS = 3 * len(TIMEFRAMES)
 MODES = ["position-monitor", "scalper-macdv", "scalper-orderbook"]
-
-
-@pytest.fixture
-async def client(world: World, redis: Redis) -> AsyncIterator[ControlClient]:
-    async with listening(world, redis) as c:
-        yield c
 
 
 async def ok(client: ControlClient, command_type: str, payload: dict | None = None) -> dict:

@@ -5,8 +5,6 @@ characters or `:` the symbol holds."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from redis.asyncio import Redis
 
@@ -14,7 +12,7 @@ from livermore.control.client import ControlClient
 from livermore.keys import candle_ledger_key, exchange_candle_key, indicator_key, ticker_key
 from livermore.warmup.symbols import MonitoredSymbols
 from tests.control.shapes import assert_shape
-from tests.support.control_world import World, listening
+from tests.support.control_world import World
 
 # Each target symbol, with the symbols whose keys a careless pattern would also reach.
 LOOKALIKES = {
@@ -24,12 +22,6 @@ LOOKALIKES = {
     "X:Y": ["X", "X:YZ", "X:Y:Z"],
     "X": ["X:Y", "XY"],
 }
-
-
-@pytest.fixture
-async def client(world: World, redis: Redis) -> AsyncIterator[ControlClient]:
-    async with listening(world, redis) as c:
-        yield c
 
 
 def symbol_keys(exchange_id: int, symbol: str) -> list[str]:
