@@ -1,3 +1,3 @@
-from livermore.cli import app
+from livermore.cli.app import run
 
-app(prog_name="livermore")
+run()

@@ -64,6 +64,11 @@ CASES: list[tuple[list[str], dict[str, str] | None, int, str]] = [
     (["scan", "--symbols", "A", "--redis-url", "{dead}"], None, 1, "Redis is unreachable"),
     (["schedule", "--exchange", "kraken", "--symbols", "A"], None, 1, "unknown exchange 'kraken'"),
     (["scan", "--symbols", "A"], {"LIVERMORE_MAX_RETRIES": "many"}, 1, "LIVERMORE_MAX_RETRIES: "),
+    # usage mistakes: exit 1 like any bad input (click's own 2 would read as a warmup's `failed`)
+    (["scan", "--bogus"], None, 1, "No such option: --bogus"),
+    (["warmup", "--symbols"], None, 1, "Option '--symbols' requires an argument"),
+    (["send", "start", "--timeout", "soon"], None, 1, "Invalid value for '--timeout'"),
+    (["frobnicate"], None, 1, "No such command 'frobnicate'"),
 ]
 
 
