@@ -65,6 +65,13 @@ def monitored_symbols_key(exchange_id: int) -> str:
     return f"livermore:symbols:{exchange_id}"
 
 
+def instance_lease_key(exchange_id: int) -> str:
+    """Lease beside the original's instance status key, naming the serving process (host, pid): the
+    status document has exactly the original's fields, and a restart after `kill -9` must tell a dead
+    instance of this host from a live one without waiting out the document's 45 s."""
+    return f"livermore:instance:{exchange_id}"
+
+
 def warmup_events_channel(exchange_id: int) -> str:
     """Pub/sub channel on which every stats update is also published, for live viewers."""
     return f"exchange:{exchange_id}:warm-up-schedule:events"

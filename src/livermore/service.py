@@ -9,7 +9,7 @@ import contextlib
 import logging
 import secrets
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import uvicorn
@@ -22,7 +22,7 @@ from livermore.cache import CandleCache
 from livermore.config import Settings
 from livermore.control.channel import ControlChannel
 from livermore.control.handlers import CommandHandlers, ExchangeContext
-from livermore.errors import CommandError, UsageError
+from livermore.errors import CommandError, InstanceAlreadyServing, UsageError
 from livermore.exchanges import ClientOptions, ExchangeAdapter, RetryPolicy, make_adapter
 from livermore.models import Timeframe, now_ms
 from livermore.warmup import CandleStatusScanner, WarmupScheduleBuilder, WarmupService
@@ -114,6 +114,27 @@ def presence_for(
     )
 
 
+@contextlib.asynccontextmanager
+async def presence_while_warming(
+    redis: Redis, adapter: ExchangeAdapter, settings: Settings, symbols: Sequence[str]
+) -> AsyncIterator[InstancePresence | None]:
+    """`livermore warmup` as the exchange's instance: registered and `warming` while it runs,
+    `stopped` when it ends. When an instance already serves the exchange (a `serve`), that one's key
+    follows this run from its stats, and this yields None."""
+    presence = presence_for(redis, adapter, settings, symbols=symbols)
+    try:
+        await presence.__aenter__()
+    except InstanceAlreadyServing as e:
+        log.info("not writing the instance status key: %s", e)
+        yield None
+        return
+    try:
+        await presence.set_state("warming")
+        yield presence
+    finally:
+        await presence.__aexit__(None, None, None)
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     """What `livermore serve` was asked for beyond Settings."""
@@ -163,14 +184,21 @@ class Service:
 
 
 def assemble(
-    redis: Redis, adapter: ExchangeAdapter, settings: Settings, timeframes: Sequence[Timeframe], token: str
+    redis: Redis,
+    adapter: ExchangeAdapter,
+    settings: Settings,
+    timeframes: Sequence[Timeframe],
+    token: str,
+    presence: InstancePresence | None = None,
 ) -> Service:
-    """Wire one exchange's serving parts from Settings."""
+    """Wire one exchange's serving parts from Settings; `presence`: the registered instance's status
+    key, which `stop` and `start` move."""
     exchange_id = adapter.exchange_id
     metrics = WarmupMetrics(adapter)
     warmup = warmup_for(redis, adapter, settings)
     runner = WarmupRunner(warmup, exchange_id, metrics.observe)
-    context = ExchangeContext(exchange_id, list(timeframes), MonitoredSymbols(redis, exchange_id), warmup.catalog)
+    symbols = MonitoredSymbols(redis, exchange_id)
+    context = ExchangeContext(exchange_id, list(timeframes), symbols, warmup.catalog, presence)
     handlers = CommandHandlers(context, runner)
     closing = asyncio.Event()
     app = create_app(AdminDeps(handlers, metrics, token, adapter.name, closing=closing))
@@ -203,7 +231,7 @@ async def _serve(
     """Serve as the registered instance: `starting` until the channel and the web app answer, then
     `warming` with --autostart (its run's end makes it `active`) or `active`; `stopping` on the way out."""
     token = settings.admin_token or secrets.token_urlsafe(24)
-    service = assemble(redis, adapter, settings, options.timeframes, token)
+    service = assemble(redis, adapter, settings, options.timeframes, token, presence)
     monitored = await seed_symbols(service.handlers.ctx, adapter, options)
     if not settings.admin_token:
         announce(f"admin token (generated, shown once): {token}")
@@ -240,7 +268,8 @@ async def _serve(
     finally:
         announce("shutting down")
         with contextlib.suppress(Exception):  # the key is best effort; the shutdown below is not
-            await presence.set_state("stopping")
+            if not presence.halted:
+                await presence.set_state("stopping")
         await service.runner.stop()  # viewers still get the final (cancelled) stats
         service.closing.set()
         web.should_exit = True

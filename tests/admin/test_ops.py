@@ -51,6 +51,7 @@ async def test_healthz_answers_200_with_redis_and_503_once_it_is_gone() -> None:
                 body = res.json()
                 assert (body["redis"], body["running"], body["warmup"]) == ("ok", False, None)
                 assert body["lease"] == {"held": False}
+                assert body["instance"] is None  # this world is not the registered instance
                 assert (body["exchangeId"], body["exchange"]) == (world.exchange_id, "binance")
 
                 private.stop()
@@ -61,6 +62,18 @@ async def test_healthz_answers_200_with_redis_and_503_once_it_is_gone() -> None:
                 assert (await http.get("/metrics")).status_code == 200  # last-known figures, no 500
         finally:
             await redis.aclose()
+
+
+async def test_healthz_says_the_instance_state_and_its_heartbeat(redis: Redis, redis_server: RedisServer) -> None:
+    async with served_world(redis, redis_server.url, registered=True) as world, client(world) as http:
+        presence = world.service.handlers.ctx.presence
+        assert presence is not None
+        await presence.set_state("active")
+        instance = (await http.get("/healthz")).json()["instance"]
+        assert instance["connectionState"] == "active" and instance["hostname"] == presence.identity.hostname
+        assert instance["lastHeartbeat"] == presence.status.last_heartbeat and 0 < instance["ttlS"] <= 45
+        await presence.halt()
+        assert (await http.get("/healthz")).json()["instance"]["connectionState"] == "stopped"
 
 
 def gauge(text: str, name: str) -> float:

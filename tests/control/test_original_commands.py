@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 
 from livermore.control.client import ControlClient
 from livermore.control.protocol import Response
+from livermore.embedded import RedisServer
+from livermore.keys import instance_status_key
 from livermore.models import Timeframe
 from livermore.warmup import WarmupStats
 from livermore.warmup.store import WarmupStore
 from livermore.warmup.symbols import MonitoredSymbols
 from tests.control.shapes import IsoTime, assert_shape
 from tests.support.candles import clear_of_interval_end
-from tests.support.control_world import TIMEFRAMES, World
+from tests.support.control_world import TIMEFRAMES, World, listening, served_world
 
 PAIRS = 3 * len(TIMEFRAMES)
 MODES = ["position-monitor", "scalper-macdv", "scalper-orderbook"]
@@ -81,6 +84,35 @@ async def test_start_stop_pause_resume_and_their_already_replies(client: Control
     assert_shape(await ok(client, "stop"), {"status": "stopped", "timestamp": IsoTime})
     assert (await finished(world)).outcome == "cancelled"
     assert_shape(await ok(client, "stop"), {"status": "already_idle", "message": str})
+
+
+async def test_stop_marks_the_instance_stopped_and_silent_until_the_next_start(
+    redis: Redis, redis_server: RedisServer
+) -> None:
+    async with served_world(redis, redis_server.url, registered=True) as world, listening(world, redis) as client:
+        presence = world.service.handlers.ctx.presence
+        assert presence is not None
+        await presence.set_state("active")  # as `serve` does once it listens
+        assert_shape(await ok(client, "stop"), {"status": "stopped", "timestamp": IsoTime})  # no run, yet active
+        assert (await instance(redis, world))["connectionState"] == "stopped"
+        beats, ttl = presence.heartbeats, await redis.pttl(instance_status_key(world.exchange_id))
+        await asyncio.sleep(0.3)  # six heartbeat periods
+        assert presence.heartbeats == beats and await redis.pttl(instance_status_key(world.exchange_id)) < ttl
+        assert (await ok(client, "stop"))["status"] == "already_idle"
+
+        assert (await ok(client, "start"))["status"] == "started"
+        assert (await finished(world)).outcome == "complete"
+        async with asyncio.timeout(10):
+            while presence.status.connection_state != "active" or presence.heartbeats == beats:
+                await asyncio.sleep(0.01)
+        assert presence.history[-5:] == ["stopping", "stopped", "starting", "warming", "active"]
+        assert (await instance(redis, world))["connectionState"] == "active"
+
+
+async def instance(redis: Redis, world: World) -> dict:
+    raw = await redis.get(instance_status_key(world.exchange_id))
+    assert raw is not None
+    return orjson.loads(raw)  # type: ignore[no-any-return]
 
 
 async def test_stop_cancels_a_paused_run(client: ControlClient, world: World, redis: Redis) -> None:

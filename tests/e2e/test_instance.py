@@ -55,3 +55,63 @@ async def test_a_second_serve_of_the_exchange_refuses_with_one_line(redis: Redis
     assert message.startswith("error: exchange binance (2) is already served by ")
     assert "one instance per exchange" in message
     assert await state(redis) == "stopped"
+
+
+async def document(redis: Redis) -> dict[str, object]:
+    raw = await redis.get(instance_status_key(BINANCE))
+    return orjson.loads(raw) if raw else {}  # type: ignore[no-any-return]
+
+
+async def test_a_serve_restarted_right_after_kill_9_serves_at_once(redis: Redis, redis_server: RedisServer) -> None:
+    """A supervisor restarts at once: the killed instance's key (`active`, 45 s to live) must not
+    refuse its successor on the same host."""
+    async with serve_simulator(SimulatorConfig(exchange="binance", symbols=4)) as sim:
+        args = (
+            "serve",
+            "--redis-url",
+            redis_server.url,
+            "--base-url",
+            sim.base_url,
+            "--top",
+            "2",
+            "--timeframes",
+            "1h",
+        )
+        killed = await livermore(*args, "--port", str(free_port()))
+        async with asyncio.timeout(30):
+            while await state(redis) != "active":
+                await asyncio.sleep(0.02)
+        killed.kill()
+        await killed.wait()
+        before = await document(redis)
+        assert before["connectionState"] == "active" and await redis.ttl(instance_status_key(BINANCE)) > 30
+        successor = await livermore(*args, "--port", str(free_port()))
+        try:
+            async with asyncio.timeout(20):
+                while (now := await document(redis))["registeredAt"] == before["registeredAt"]:
+                    assert successor.returncode is None, "the successor was refused"
+                    await asyncio.sleep(0.02)
+                while (now := await document(redis))["connectionState"] != "active":
+                    await asyncio.sleep(0.02)
+            assert now["connectedAt"] != before["connectedAt"]
+        finally:
+            successor.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(30):
+                assert await successor.wait() == 0
+
+
+async def test_livermore_warmup_is_the_instance_while_it_runs(redis: Redis, redis_server: RedisServer) -> None:
+    async with serve_simulator(SimulatorConfig(exchange="binance", symbols=4)) as sim:
+        sim.simulator.set_faults(latency_ms=(150.0, 150.0))
+        args = ("warmup", "--redis-url", redis_server.url, "--base-url", sim.base_url, "--top", "3")
+        run = await livermore(*args, "--timeframes", "1h,5m")
+        seen: list[object] = []
+        async with asyncio.timeout(60):
+            while run.returncode is None:
+                if (now := (await document(redis)).get("connectionState")) and now not in seen[-1:]:
+                    seen.append(now)
+                await asyncio.sleep(0.005)
+        assert run.returncode == 0
+    doc = await document(redis)
+    assert (doc["connectionState"], doc["symbolCount"], doc["lastError"]) == ("stopped", 3, None)
+    assert "warming" in seen and seen[-1] == "stopped", seen

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from livermore.config import Settings
 from livermore.control.client import ControlClient
 from livermore.models import Timeframe
-from livermore.service import Service, adapter_for, assemble
+from livermore.service import Service, adapter_for, assemble, presence_for
 from livermore.simulator import RunningSimulator, SimulatorConfig, serve_simulator
 from livermore.warmup.symbols import MonitoredSymbols
 
@@ -35,21 +35,30 @@ class World:
 
 
 @asynccontextmanager
-async def served_world(redis: Redis, redis_url: str, *, monitored: int = 3) -> AsyncIterator[World]:
-    """3 monitored symbols x 2 timeframes on a fresh simulator, on a private command channel."""
+async def served_world(
+    redis: Redis, redis_url: str, *, monitored: int = 3, registered: bool = False
+) -> AsyncIterator[World]:
+    """3 monitored symbols x 2 timeframes on a fresh simulator, on a private command channel;
+    `registered`: as the exchange's instance (its status key written, heartbeating every 50 ms)."""
     settings = Settings(
-        redis_url=redis_url, stats_interval_s=0, max_in_flight=2, command_sub=f"t{uuid.uuid4().hex[:8]}"
+        redis_url=redis_url,
+        stats_interval_s=0,
+        max_in_flight=2,
+        command_sub=f"t{uuid.uuid4().hex[:8]}",
+        heartbeat_s=0.05,
     )
     async with serve_simulator(SimulatorConfig(exchange="binance", symbols=monitored + 3)) as sim:
         adapter = adapter_for(settings, "binance", base_url=sim.base_url)
         try:
             known = sorted(s.symbol for s in await adapter.list_symbols())
             await MonitoredSymbols(redis, adapter.exchange_id).seed(known[:monitored])
-            service = assemble(redis, adapter, settings, TIMEFRAMES, TOKEN)
-            try:
+            async with AsyncExitStack() as stack:
+                presence = (
+                    await stack.enter_async_context(presence_for(redis, adapter, settings)) if registered else None
+                )
+                service = assemble(redis, adapter, settings, TIMEFRAMES, TOKEN, presence)
+                stack.push_async_callback(service.runner.stop)
                 yield World(sim, service, settings, known[:monitored], known[monitored:])
-            finally:
-                await service.runner.stop()
         finally:
             await adapter.close()
 

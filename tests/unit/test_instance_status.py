@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from livermore.warmup.instance import InstanceIdentity, InstanceStatus, follow_run, iso, refusal
+from livermore.warmup.instance import InstanceIdentity, follow_run, iso, refusal
+from livermore.warmup.lock import LeaseHolder
 from livermore.warmup.stats import WarmupStats
 
 T0 = 1_700_000_000_000
@@ -99,8 +100,13 @@ def test_runs_move_the_instance(current: str, stats: WarmupStats, expected: obje
 
 
 def test_the_refusal_names_the_holder_and_when_its_key_expires() -> None:
-    existing = InstanceStatus.model_validate_json(identity().status("active", 3, T0).to_json())
-    line = refusal(existing, 40)
+    line = refusal("binance (2)", identity().status("active", 3, T0).to_json(), 40)
     assert "\n" not in line
     assert "binance (2) is already served by host-a (state active" in line
     assert "expires in 40 s" in line
+
+
+def test_the_refusal_without_a_readable_document_names_what_it_knows() -> None:
+    assert "by an instance whose status document this service cannot read" in refusal("binance (2)", b"{oops", 9)
+    holder = LeaseHolder("t", "host-b", 42)
+    assert "is already served by pid 42 on host-b: one instance" in refusal("binance (2)", None, -2, holder)

@@ -21,6 +21,7 @@ def test_the_originals_names_byte_for_byte() -> None:
 
 def test_our_names() -> None:
     assert keys.monitored_symbols_key(2) == "livermore:symbols:2"
+    assert keys.instance_lease_key(2) == "livermore:instance:2"
     assert keys.warmup_events_channel(2) == "exchange:2:warm-up-schedule:events"
     assert keys.warmup_lock_key(2) == "exchange:2:warm-up-schedule:lock"
     assert keys.warmup_queue_key(2) == "exchange:2:warm-up-schedule:queue"
@@ -41,6 +42,7 @@ def test_every_name_in_the_module_is_pinned_above() -> None:
         "indicator_key",
         "instance_status_key",
         "monitored_symbols_key",
+        "instance_lease_key",
         "warmup_events_channel",
         "warmup_lock_key",
         "warmup_queue_key",

@@ -4,6 +4,7 @@ the heartbeat (SET XX, re-created when gone) and the states a full warmup moves 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -12,8 +13,9 @@ import pytest
 from redis.asyncio import Redis
 
 from livermore.errors import InstanceAlreadyServing
-from livermore.keys import instance_status_key, warmup_events_channel
+from livermore.keys import instance_lease_key, instance_status_key, warmup_events_channel
 from livermore.warmup.instance import InstanceIdentity, InstancePresence
+from livermore.warmup.lock import LeaseHolder, pid_namespace
 from livermore.warmup.symbols import MonitoredSymbols
 from tests.support.control_world import TIMEFRAMES, World
 from tests.unit.test_instance_status import FIELDS
@@ -123,3 +125,39 @@ async def test_the_heartbeat_refreshes_the_ttl_and_the_count_and_recreates_a_del
         doc = await document(redis, world.exchange_id)
         assert doc["connectionState"] == "starting"
         assert await redis.pttl(key) > 5000
+
+
+async def dead_pid() -> int:
+    """The pid of a process of ours that has ended (and been reaped)."""
+    proc = await asyncio.create_subprocess_exec("true")
+    await proc.wait()
+    return proc.pid
+
+
+async def crashed_instance(redis: Redis, world: World, pid: int) -> None:
+    """What `kill -9` of a serving instance with `pid` on this host leaves: its lease and an `active`
+    document with most of their 45 s to live."""
+    lease = LeaseHolder("their-token", socket.gethostname(), pid, 1, pid_namespace())
+    async with presence(world, redis) as crashed:
+        await crashed.set_state("active")
+        doc = await redis.get(instance_status_key(world.exchange_id))
+    await redis.set(instance_status_key(world.exchange_id), doc or b"", ex=45)  # as it was before the kill
+    await redis.set(instance_lease_key(world.exchange_id), lease.to_json(), ex=45)
+
+
+async def test_a_restart_after_kill_takes_a_dead_instances_key_over_at_once(world: World, redis: Redis) -> None:
+    await crashed_instance(redis, world, await dead_pid())
+    async with presence(world, redis) as restarted:
+        doc = await document(redis, world.exchange_id)
+        assert doc["connectionState"] == "starting" and restarted.lease.took_over is not None
+        holder = LeaseHolder.from_json(await redis.get(instance_lease_key(world.exchange_id)) or b"")
+        assert holder.pid == os.getpid()
+    assert await redis.get(instance_lease_key(world.exchange_id)) is None  # released on the way out
+
+
+async def test_a_live_instance_on_this_host_is_never_taken_over(world: World, redis: Redis) -> None:
+    await crashed_instance(redis, world, os.getppid())  # a process that runs: not dead, not ours
+    with pytest.raises(InstanceAlreadyServing, match=r"already served by .* \(state active"):
+        async with presence(world, redis):
+            pass
+    assert (await document(redis, world.exchange_id))["connectionState"] == "active"

@@ -29,6 +29,7 @@ from livermore.errors import CommandConflict, CommandError
 from livermore.keys import warmup_lock_key
 from livermore.models import CamelModel, now_ms
 from livermore.warmup import WarmupStats
+from livermore.warmup.instance import instance_health
 from livermore.warmup.lock import lease_holder
 from livermore.warmup.scan import CandleStatusResult
 from livermore.warmup.schedule import WarmupSchedule
@@ -222,18 +223,19 @@ def create_app(deps: AdminDeps) -> FastAPI:
 
     @app.get("/healthz", tags=["read"])
     async def healthz() -> JSONResponse:
-        """200 when Redis answers (with the run, the warmup lease and the newest stats), 503 when it
-        does not. No token: probes and load balancers call it."""
+        """200 when Redis answers (with the run, the warmup lease, the instance's state and heartbeat,
+        and the newest stats), 503 when it does not. No token: probes and load balancers call it."""
         body: Data = {"exchangeId": ctx.exchange_id, "exchange": deps.exchange_name}
         body["running"] = deps.handlers.runner.running
         try:
             async with asyncio.timeout(REDIS_PROBE_S):
                 lease = await _lease_state(warmup.redis, ctx.exchange_id)
+                instance = await instance_health(warmup.redis, ctx.exchange_id)
                 stats = await warmup.store.load_stats(ctx.exchange_id)
         except (RedisError, OSError, TimeoutError) as e:
             return JSONResponse({**body, "redis": "error", "error": str(e) or type(e).__name__}, status_code=503)
         newest = stats and {"status": stats.status, "outcome": stats.outcome, "updatedAt": stats.updated_at}
-        return JSONResponse({**body, "redis": "ok", "lease": lease, "warmup": newest})
+        return JSONResponse({**body, "redis": "ok", "lease": lease, "instance": instance, "warmup": newest})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

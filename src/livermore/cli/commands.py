@@ -36,7 +36,7 @@ from livermore.config import Settings
 from livermore.exchanges import ExchangeAdapter
 from livermore.keys import warmup_schedule_key
 from livermore.models import Timeframe, now_ms
-from livermore.service import adapter_for, builder_for, scanner_for, warmup_for
+from livermore.service import adapter_for, builder_for, presence_while_warming, scanner_for, warmup_for
 from livermore.warmup import CandleStatusResult, WarmupSchedule, WarmupStats
 from livermore.warmup.execute import StopRequest
 from livermore.warmup.store import WarmupStore
@@ -193,7 +193,11 @@ def warmup(
                 stop = StopRequest()
                 interrupt_on_signals(stop)
                 view = None if json else console
-                return await warm(service, adapter.exchange_id, syms, tfs, f"warmup {exchange}", view, stop)
+                async with presence_while_warming(redis, adapter, settings, syms) as presence:
+                    report = await warm(service, adapter.exchange_id, syms, tfs, f"warmup {exchange}", view, stop)
+                    if presence is not None:
+                        await presence.follow(report)  # active, with the run's error if any, then stopped
+                    return report
         finally:
             await adapter.close()
 

@@ -22,9 +22,10 @@ from livermore.control.payloads import (
     SymbolPayload,
 )
 from livermore.control.protocol import describe_validation_error
-from livermore.errors import CommandConflict, CommandError, WarmupAlreadyRunning
+from livermore.errors import CommandConflict, CommandError, InstanceAlreadyServing, WarmupAlreadyRunning
 from livermore.models import Timeframe
 from livermore.warmup import WarmupService
+from livermore.warmup.instance import InstancePresence
 from livermore.warmup.runner import WarmupRunner
 from livermore.warmup.symbols import MonitoredSymbols, SymbolCatalog
 
@@ -51,12 +52,14 @@ class _Spec:
 
 @dataclass(frozen=True)
 class ExchangeContext:
-    """What the handlers act on: one exchange, its timeframes, its monitored symbols and catalogue."""
+    """What the handlers act on: one exchange, its timeframes, its monitored symbols and catalogue,
+    and the instance status key when this process is the registered instance (`serve`)."""
 
     exchange_id: int
     timeframes: Sequence[Timeframe]
     symbols: MonitoredSymbols
     catalog: SymbolCatalog
+    presence: InstancePresence | None = None
 
 
 class CommandHandlers:
@@ -124,6 +127,11 @@ class CommandHandlers:
         if not symbols:
             raise CommandError(f"no monitored symbols for exchange {self.ctx.exchange_id}; add some first")
         timeframes = p.timeframes or self.ctx.timeframes
+        if self.ctx.presence is not None:
+            try:
+                await self.ctx.presence.wake()  # after a `stop`: registered and heartbeating again
+            except InstanceAlreadyServing as e:
+                raise CommandError(str(e)) from None
         try:
             await self.runner.start(symbols, timeframes)
         except WarmupAlreadyRunning as e:
@@ -141,10 +149,16 @@ class CommandHandlers:
     async def stop(self, _: NoPayload) -> Data:
         """Cancel the run (outcome `cancelled`) and wait for it to record its final stats: within one
         request, unless it still waits for a previous run's lease (then `outcome` is null and the
-        run ends cancelled as soon as it has the lease; the queue is not held meanwhile)."""
-        if not self.runner.cancel():
+        run ends cancelled as soon as it has the lease; the queue is not held meanwhile). Then the
+        instance is `stopped`, its heartbeat silent until the next `start`. Idle means no run and
+        an instance already stopped (or none: a process that is not the registered instance)."""
+        presence = self.ctx.presence
+        cancelled = self.runner.cancel()
+        if not cancelled and (presence is None or presence.halted):
             return {"status": "already_idle", "message": "no warmup is running"}
-        stats = await self.runner.wait(STOP_WAIT_S)
+        stats = await self.runner.wait(STOP_WAIT_S) if cancelled else None
+        if presence is not None:
+            await presence.halt()
         return {"status": "stopped", "timestamp": self._now(), "outcome": stats.outcome if stats else None}
 
     async def pause(self, _: NoPayload) -> Data:

@@ -10,6 +10,12 @@ knows about this key): a run scanning, fetching or touching up -> `warming`; its
 (with `lastError` when it ended banned, unreachable or failed; a cancelled or interrupted run is an
 operator's act, not an error). Shutdown writes `stopping` then `stopped`, which is left to expire:
 it is what the admin should read, and a new instance takes a `stopped` (or `idle`) key over at once.
+The `stop` command does the same but keeps the process serving: no heartbeat until the next `start`.
+
+The document has exactly the original's fields, so who wrote it (host, pid) is in a lease beside it
+(`instance_lease_key`, a `LeaseLock`): after `kill -9`, a restarted instance on the same host finds
+that lease's holder provably dead and takes both over at once, instead of being refused for the
+document's remaining 45 s; a live holder, or one we cannot judge, refuses as before.
 """
 
 from __future__ import annotations
@@ -22,22 +28,26 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from livermore.errors import InstanceAlreadyServing
-from livermore.keys import instance_status_key
+from livermore.keys import instance_lease_key, instance_status_key
 from livermore.models import CamelModel, now_ms
+from livermore.warmup.lock import LeaseHolder, LeaseLock, LockHeldError
 from livermore.warmup.stats import WarmupStats
 from livermore.warmup.store import WarmupStore
 
 log = logging.getLogger(__name__)
 
 # SET unless a live instance holds the key; returns {its JSON, its TTL} when one does. `stopped`
-# and `idle` are a clean shutdown's last word: the next instance takes them over without waiting.
+# and `idle` are a clean shutdown's last word, and ARGV[3] == '1' says its writer is provably dead
+# (we took its lease over): those are replaced without waiting. A document that is not JSON refuses.
 _TAKE_OVER = """
 local raw = redis.call('GET', KEYS[1])
-if raw then
-  local state = cjson.decode(raw)['connectionState']
+if raw and ARGV[3] ~= '1' then
+  local ok, doc = pcall(cjson.decode, raw)
+  local state = ok and type(doc) == 'table' and doc['connectionState']
   if state ~= 'stopped' and state ~= 'idle' then return {raw, redis.call('TTL', KEYS[1])} end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -126,14 +136,37 @@ def follow_run(
     return "active", error
 
 
-def refusal(existing: InstanceStatus, ttl_s: int | None) -> str:
-    """The one line a second instance prints: who holds the exchange, and when it frees itself."""
-    expires = f"; its key expires in {ttl_s} s unless it heartbeats" if ttl_s and ttl_s > 0 else ""
-    return (
-        f"exchange {existing.exchange_name} ({existing.exchange_id}) is already served by {existing.hostname} "
-        f"(state {existing.connection_state}, last heartbeat {existing.last_heartbeat}){expires}: "
-        "one instance per exchange; stop that one first"
-    )
+def refusal(exchange: str, raw: bytes | str | None, ttl_s: int | None, holder: LeaseHolder | None = None) -> str:
+    """The one line a second instance prints: who holds the exchange (from its status document, else
+    from our lease beside it), and when it frees itself."""
+    expires = f"; its key expires in {ttl_s} s unless it heartbeats" if raw and ttl_s and ttl_s > 0 else ""
+    try:
+        existing = InstanceStatus.model_validate_json(raw) if raw else None
+    except ValidationError:
+        existing = None
+    if existing is not None:
+        who = f"{existing.hostname} (state {existing.connection_state}, last heartbeat {existing.last_heartbeat})"
+    elif raw:
+        who = "an instance whose status document this service cannot read"
+    else:
+        who = holder.describe() if holder else "another instance"
+    return f"exchange {exchange} is already served by {who}{expires}: one instance per exchange; stop that one first"
+
+
+async def instance_health(redis: Redis, exchange_id: int) -> dict[str, object] | None:
+    """What a probe should know of the exchange's instance, whoever wrote it: its state, host, last
+    heartbeat and seconds left to live; None when no instance has a key (offline in the original's
+    admin)."""
+    key = instance_status_key(exchange_id)
+    raw, ttl_s = await redis.get(key), await redis.ttl(key)
+    if raw is None:
+        return None
+    try:
+        doc = InstanceStatus.model_validate_json(raw)
+    except ValidationError:
+        return {"connectionState": None, "error": "unreadable status document", "ttlS": ttl_s}
+    fields = {"connection_state", "hostname", "last_heartbeat", "last_error"}
+    return {**doc.model_dump(by_alias=True, mode="json", include=fields), "ttlS": ttl_s}
 
 
 class InstancePresence:
@@ -158,6 +191,8 @@ class InstancePresence:
         self.heartbeat_s = heartbeat_s
         self.clock = clock
         self.key = instance_status_key(identity.exchange_id)
+        self.lease = LeaseLock(redis, instance_lease_key(identity.exchange_id), ttl_s=ttl_s, clock=clock)
+        self.halted = False  # stopped by the `stop` command: no heartbeat until `wake`
         self.heartbeats = 0  # refreshes written, for tests and logs
         self.history: list[ConnectionState] = []  # the states entered, in order
         self._status: InstanceStatus | None = None
@@ -179,27 +214,62 @@ class InstancePresence:
     async def __aexit__(self, *exc: object) -> None:
         await _end(self._tasks)
         with contextlib.suppress(Exception):  # a Redis gone at shutdown leaves the key to expire
-            if self.status.connection_state != "stopping":
-                await self.set_state("stopping")
-            await self.set_state("stopped")
+            await self.halt()
+        await self.lease.__aexit__(None, None, None)
+
+    @property
+    def _exchange(self) -> str:
+        return f"{self.identity.exchange_name} ({self.identity.exchange_id})"
 
     async def register(self) -> None:
-        """SET NX EX (the original's way); a `stopped`/`idle` key left by a clean shutdown is taken
-        over; a live one refuses with InstanceAlreadyServing."""
-        self._since_ms = self.clock()
-        self._status = self.identity.status("starting", await self.count_symbols(), self._since_ms)
-        payload = self._status.to_json()
-        if not await self.redis.set(self.key, payload, nx=True, ex=self.ttl_s):
-            await self._take_over(payload)
+        """Take the instance lease, then SET NX EX the document (the original's way). A `stopped` or
+        `idle` document, or one whose writer's lease we took over as provably dead, is replaced; a
+        live instance refuses with InstanceAlreadyServing."""
+        try:
+            await self.lease.__aenter__()
+        except LockHeldError as e:
+            raw, ttl = await self.redis.get(self.key), await self.redis.ttl(self.key)
+            raise InstanceAlreadyServing(refusal(self._exchange, raw, ttl, e.holder)) from None
+        try:
+            self._since_ms = self.clock()
+            self._status = self.identity.status("starting", await self.count_symbols(), self._since_ms)
+            await self._claim(dead_writer=self.lease.took_over is not None)
+        except BaseException:
+            await self.lease.__aexit__(None, None, None)
+            raise
         self.history.append("starting")
 
-    async def _take_over(self, payload: bytes) -> None:
-        """The key exists: a clean shutdown's `stopped`/`idle` is replaced (atomically, in one
-        script), a live instance's key refuses."""
-        held = await self.redis.eval(_TAKE_OVER, 1, self.key, payload, self.ttl_s)
+    async def _claim(self, *, dead_writer: bool) -> None:
+        """Write our document where none is, or over a clean shutdown's (or a dead writer's), in one
+        script; a live instance's document refuses."""
+        payload = self.status.to_json()
+        if await self.redis.set(self.key, payload, nx=True, ex=self.ttl_s):
+            return
+        held = await self.redis.eval(_TAKE_OVER, 1, self.key, payload, self.ttl_s, int(dead_writer))
         if held:
             raw, ttl = held
-            raise InstanceAlreadyServing(refusal(InstanceStatus.model_validate_json(raw), int(ttl)))
+            raise InstanceAlreadyServing(refusal(self._exchange, raw, int(ttl)))
+
+    async def halt(self) -> None:
+        """`stopping`, then `stopped`, and no heartbeat until `wake`: the document expires, as the
+        original's does after its `stop`, while this process still answers commands."""
+        self.halted = True
+        if self.status.connection_state not in ("stopping", "stopped"):
+            await self.set_state("stopping")
+        if self.status.connection_state != "stopped":
+            await self.set_state("stopped")
+
+    async def wake(self) -> None:
+        """A `start` after `stop`: `starting` again (the document may have expired meanwhile; an
+        original's instance that registered since refuses), heartbeats resume."""
+        if not self.halted:
+            return
+        self._since_ms = self.clock()
+        self.status.symbol_count = await self.count_symbols()
+        self.status.move("starting", self._since_ms)
+        await self._claim(dead_writer=False)
+        self.halted = False
+        self.history.append("starting")
 
     async def set_state(self, state: ConnectionState, error: str | None = None) -> None:
         """Enter `state` and write it at once (keeping the key's TTL fresh)."""
@@ -227,6 +297,8 @@ class InstancePresence:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
+            if self.halted:
+                continue
             try:
                 await self.beat()
             except Exception as e:  # a Redis hiccup: the next beat tries again before the TTL runs out
@@ -240,13 +312,14 @@ class InstancePresence:
             try:
                 async for raw in store.stats_events(self.identity.exchange_id):
                     if raw:
-                        await self._apply(WarmupStats.model_validate_json(raw))
+                        await self.follow(WarmupStats.model_validate_json(raw))
             except Exception as e:  # Redis went away: follow again once it is back
                 _unless_cancelled()
                 log.warning("instance status lost the warmup's events: %s", e)
                 await asyncio.sleep(self.heartbeat_s)
 
-    async def _apply(self, stats: WarmupStats) -> None:
+    async def follow(self, stats: WarmupStats) -> None:
+        """Move as this stats update of a warmup says (see `follow_run`)."""
         if (change := follow_run(self.status.connection_state, stats, self._since_ms)) is not None:
             await self.set_state(*change)
 

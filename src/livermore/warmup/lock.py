@@ -211,6 +211,7 @@ class LeaseLock:
         self.token = uuid.uuid4().hex
         self.host = socket.gethostname()
         self.holder: LeaseHolder | None = None  # ours, once acquired
+        self.took_over: LeaseHolder | None = None  # the provably dead holder we replaced, if any
         self.lost = asyncio.Event()
         self._value = ""
         self._renewer: asyncio.Task[None] | None = None
@@ -243,7 +244,7 @@ class LeaseLock:
             if theirs.provably_dead(self.host):
                 if await self.redis.eval(_TAKE_OVER, 1, self.key, raw, self._value, self.ttl_ms):
                     log.warning("took over the lease of %s from dead pid %s", self.key, theirs.pid)
-                    self.holder = mine
+                    self.holder, self.took_over = mine, theirs
                     return
                 continue  # somebody changed it first: judge the new value
             remaining = deadline - loop.time()
