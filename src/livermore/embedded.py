@@ -101,6 +101,14 @@ class RedisServer:
         if self._tmp is not None:
             self._tmp.cleanup()
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill does: Redis writes nothing more (with AOF, what it had
+        already written is what a `start()` on the same port and directory loads back)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
     def __enter__(self) -> RedisServer:
         return self.start()
 
