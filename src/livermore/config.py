@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     )
     coinbase_rate_per_s: float = Field(10.0, gt=0)
     lock_ttl_s: float = Field(30.0, gt=0, description="a killed warmup's lease frees itself after this")
+    redis_outage_limit_s: float = Field(
+        20.0, gt=0, description="a warmup whose Redis is away waits this long for it, then ends interrupted"
+    )
     materialise_synthetic: bool = Field(
         False, description="also write synthetic members for intervals the exchange confirmed empty"
     )

@@ -84,6 +84,7 @@ def warmup_for(
         lock_ttl_s=settings.lock_ttl_s,
         stats_interval_s=settings.stats_interval_s,
         touch_up_passes=settings.touch_up_passes,
+        redis_outage_limit_s=settings.redis_outage_limit_s,
         materialise_synthetic=settings.materialise_synthetic,
         policy=policy,
     )

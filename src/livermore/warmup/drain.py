@@ -9,15 +9,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from livermore.errors import ExchangeBannedError
 from livermore.warmup.fetch import PairFetcher
+from livermore.warmup.outage import RedisOutage
 from livermore.warmup.queue import Claimed
 from livermore.warmup.schedule import WarmupScheduleEntry
 from livermore.warmup.stats import WarmupStats
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 WarmupPolicy = Literal["smart", "seed"]
 SEED_BATCH = 5  # the original: 5 requests with Promise.allSettled, then 1 s of sleep
@@ -46,6 +49,11 @@ class Drain:
     `seed` keeps the original's batches of 5 and 1 s pause, for comparison. `after_batch` is called
     after each claimed batch is done (progress publishing).
 
+    `outage`, when given, carries the drain through Redis outages: a claim, a write, an
+    acknowledgement or a stats update that meets one waits until Redis is back and runs again (an
+    entry is fetched again whole), and nothing is claimed meanwhile; its `gave_up` should be among
+    `halt_on`. A pair is never failed for Redis's sake.
+
     `gate` is the operator's pause: while it is clear, no worker claims an entry (those in flight
     finish); once every worker waits at it, the stats say `paused` (published), so `paused` means
     no request is in flight. When it is set again the workers go on with the same queue: a resume
@@ -59,6 +67,7 @@ class Drain:
     halt_on: tuple[asyncio.Event, ...] = ()
     after_batch: Callable[[], Awaitable[None]] | None = None
     gate: asyncio.Event | None = None
+    outage: RedisOutage | None = None
     banned: ExchangeBannedError | None = field(default=None, init=False)
     _live: int = field(default=0, init=False)  # workers in their claim loop
     _parked: int = field(default=0, init=False)  # of them, waiting at the closed gate
@@ -94,7 +103,7 @@ class Drain:
         """Claim one entry at a time; the rate limiter inside the adapter paces the requests."""
         self._live += 1
         try:
-            while await self._may_claim() and (claimed := await source.claim(1)):
+            while await self._may_claim() and (claimed := await self._redis(lambda: source.claim(1))):
                 await self._run_batch(source, claimed)
         finally:
             self._live -= 1
@@ -104,7 +113,7 @@ class Drain:
         """The original's policy: 5 entries side by side, then sleep a second, whatever the budget."""
         self._live += 1
         try:
-            while await self._may_claim() and (claimed := await source.claim(SEED_BATCH)):
+            while await self._may_claim() and (claimed := await self._redis(lambda: source.claim(SEED_BATCH))):
                 await self._run_batch(source, claimed)
                 await asyncio.sleep(SEED_PAUSE_S)
         finally:
@@ -126,24 +135,33 @@ class Drain:
     async def _say_paused_when_all_wait(self) -> None:
         if self._live and self._parked == self._live and self.stats.message != PAUSED:
             self.stats.message = PAUSED
-            if self.after_batch is not None:
-                await self.after_batch()
+            await self._progress()
 
     async def _run_batch(self, source: EntrySource, claimed: Claimed) -> None:
         await asyncio.gather(*(self._run_entry(entry) for _, entry in claimed))
-        await source.complete(*(mid for mid, _ in claimed))
+        await self._redis(lambda: source.complete(*(mid for mid, _ in claimed)))
+        await self._progress()
+
+    async def _progress(self) -> None:
         if self.after_batch is not None:
-            await self.after_batch()
+            await self._redis(self.after_batch)
+
+    async def _redis(self, step: Callable[[], Awaitable[T]]) -> T | None:
+        """A step that talks to Redis, carried through outages when the drain has an `outage`;
+        None when the outage outlasted its limit."""
+        return await step() if self.outage is None else await self.outage.retry(step)
 
     async def _run_entry(self, entry: WarmupScheduleEntry) -> None:
         self.stats.current_symbol, self.stats.current_timeframe = entry.symbol, entry.timeframe.value
         try:
-            written = await self.fetch(entry.symbol, entry.timeframe, entry.fetch_from)
+            written = await self._redis(lambda: self.fetch(entry.symbol, entry.timeframe, entry.fetch_from))
         except Exception as e:
             if isinstance(e, ExchangeBannedError):
                 self.banned = e
             log.warning("%s %s %s failed: %s", self.stats.mode, entry.symbol, entry.timeframe.value, e)
             self.stats.record_failure(entry.symbol, entry.timeframe.value, e)
+            return
+        if written is None:  # Redis stayed away: neither done nor failed, left for the next run
             return
         self.stats.completed_pairs += 1
         self.stats.candles_written += written

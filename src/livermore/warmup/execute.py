@@ -28,6 +28,7 @@ from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
 from livermore.warmup.drain import Drain, WarmupPolicy
 from livermore.warmup.fetch import PairFetcher
 from livermore.warmup.lock import LeaseHolder, LeaseLock, LockHeldError, lease_holder
+from livermore.warmup.outage import RedisOutage
 from livermore.warmup.queue import EntryList, EntryQueue
 from livermore.warmup.scan import CandleStatusResult, CandleStatusScanner
 from livermore.warmup.schedule import WarmupSchedule, WarmupScheduleBuilder
@@ -79,6 +80,8 @@ class WarmupService:
     :param materialise_synthetic: also write synthetic members for confirmed-empty intervals (off:
         the original treats every member as real).
     :param touch_up_passes: scans after the drain for pairs that aged while it ran (the original's touch-up).
+    :param redis_outage_limit_s: a run whose Redis is away waits this long for it (RedisOutage),
+        then ends `interrupted`.
     """
 
     redis: Redis
@@ -91,6 +94,7 @@ class WarmupService:
     lock_ttl_s: float
     stats_interval_s: float
     touch_up_passes: int
+    redis_outage_limit_s: float
     materialise_synthetic: bool = False
     policy: WarmupPolicy = "smart"
     store: WarmupStore = field(init=False)
@@ -290,14 +294,16 @@ class _Run:
         self.queue = EntryQueue(service.redis, exchange_id, consumer=uuid.uuid4().hex)
         self.fetch_started = now
         self.known: list[str] = []
+        self.outage = RedisOutage(service.redis.ping, limit_s=service.redis_outage_limit_s)
         self.drain = Drain(
             service.fetcher(exchange_id),
             self.stats,
             max_in_flight=service.max_in_flight,
             policy=service.policy,
-            halt_on=(self.stop.requested, self.lost),
+            halt_on=(self.stop.requested, self.lost, self.outage.gave_up),
             after_batch=self._publish,
             gate=gate,
+            outage=self.outage,
         )
 
     async def execute(self, timeframes: list[Timeframe]) -> WarmupStats:
@@ -319,7 +325,11 @@ class _Run:
             log.exception("warmup of exchange %s failed", self.exchange_id)
             outcome = "failed", f"{type(e).__name__}: {e}"
         self._finish(*outcome)
-        await self._publish(force=True)
+        await self.outage.close()
+        try:
+            await self._publish(force=True)
+        except (RedisError, OSError) as e:  # the stats key says `fetching` with no live lease: read as interrupted
+            log.warning("the final stats of exchange %s could not be written: %s", self.exchange_id, e)
         return self.stats
 
     async def _plan(self, timeframes: list[Timeframe]) -> WarmupSchedule:
@@ -371,6 +381,8 @@ class _Run:
         left = f"{self.stats.total_pairs - self.stats.done_pairs} pairs left for the next run"
         if self.drain.banned is not None:
             return "banned", f"stopped: {self.drain.banned}; {left}"
+        if self.outage.gave_up.is_set():
+            return "interrupted", f"Redis was unreachable for over {self.outage.limit_s:.0f} s; {left}"
         if self.lost.is_set():
             return "interrupted", f"the lease was lost (Redis restarted?); {left}"
         if self.stop.outcome is not None:
