@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 from redis.asyncio import Redis
 
 from livermore.control.client import ControlClient
 from livermore.control.protocol import Command
+from livermore.embedded import RedisServer
 from livermore.keys import command_queue_key, exchange_candle_key, warmup_stats_key
 from livermore.models import now_ms
 from livermore.warmup import WarmupStats
 from livermore.warmup.symbols import MonitoredSymbols
-from tests.support.control_world import TIMEFRAMES, World, listening
+from tests.support.control_world import TIMEFRAMES, World, listening, served_world
 
 PAIRS = 3 * len(TIMEFRAMES)
 
@@ -256,3 +259,31 @@ async def test_queued_commands_run_in_priority_order(world: World, redis: Redis)
             await observer.wait_for("low")
         assert [r.correlation_id for r in observer.received] == ["high", "mid", "mid-later", "low"]
         assert await redis.zcard(command_queue_key(world.settings.command_sub)) == 0
+
+
+@pytest.mark.parametrize("away_s", [0.05, 4.0], ids=["blip", "longer-than-redis-py-retries"])
+async def test_the_listener_outlives_a_redis_restart_and_answers_after_it(away_s: float) -> None:
+    """Redis killed and restarted from its AOF under a listening channel: the listener subscribes
+    again and answers published commands, and the queue's worker runs queued ones."""
+    with RedisServer(appendonly=True) as private:
+        redis = Redis.from_url(private.url)
+        try:
+            async with served_world(redis, private.url) as world:
+                channel = world.service.channel
+                task = asyncio.create_task(channel.run())
+                await channel.ready.wait()
+                private.kill()
+                await asyncio.sleep(away_s)
+                private.start()
+                async with asyncio.timeout(30), ControlClient(redis, world.settings.command_sub) as client:
+                    while not channel.ready.is_set():
+                        await asyncio.sleep(0.01)
+                    queued = Command(type="status", correlation_id="queued", timestamp=now_ms())
+                    await channel.enqueue(queued, now_ms())
+                    assert [r.status for r in await client.wait_for("queued")] == ["success"]
+                    await assert_still_serving(client)
+                assert not task.done()
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        finally:
+            await redis.aclose()

@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from livermore.control.handlers import Accepted, CommandHandlers
 from livermore.control.protocol import COMMAND_TTL_MS, BadCommand, Command, Response, ResponseStatus, parse_command
 from livermore.errors import CommandError
 from livermore.keys import command_queue_key, commands_channel, responses_channel
 from livermore.models import now_ms
+from livermore.warmup.outage import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +55,22 @@ class ControlChannel:
         self._background: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        """Listen until cancelled; commands left queued by a previous process run first."""
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(self.commands)
+        """Listen until cancelled; commands left queued by a previous process run first.
+
+        A Redis that goes away (a restart, a failover) is waited for with jittered backoff and
+        subscribed to again; `ready` is clear meanwhile. Commands published while it was away are
+        lost (pub/sub keeps nothing), those already queued run once it is back."""
         self._closing = False
         worker = asyncio.create_task(self._work())
-        self._wake.set()
-        self.ready.set()
-        log.info("control channel listening on %s", self.commands)
+        backoff = Backoff()
         try:
-            async for message in pubsub.listen():
-                if message["type"] == "message":
-                    await _logged(self._receive(message["data"]), "receiving a command")
+            while True:
+                try:
+                    await self._listen(backoff)
+                except (RedisError, OSError) as e:
+                    self.ready.clear()
+                    log.warning("control channel lost Redis (%s); subscribing again", e)
+                    await backoff.sleep()
         finally:
             self.ready.clear()
             self._closing = True  # a cancel that lands inside a Redis call can be swallowed by redis-py
@@ -72,6 +78,20 @@ class ControlChannel:
             for task in (worker, *self._background):
                 task.cancel()
             await asyncio.gather(worker, *self._background, return_exceptions=True)
+
+    async def _listen(self, backoff: Backoff) -> None:
+        """Subscribe, let the worker look at the queue, and receive until the connection fails."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self.commands)
+            backoff.reset()
+            self._wake.set()
+            self.ready.set()
+            log.info("control channel listening on %s", self.commands)
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    await _logged(self._receive(message["data"]), "receiving a command")
+        finally:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
 
@@ -97,14 +117,23 @@ class ControlChannel:
         self._wake.set()
 
     async def _work(self) -> None:
+        """Run queued commands one at a time; a queue Redis cannot serve is tried again with backoff."""
+        backoff = Backoff()
         while True:
             await self._wake.wait()
             if self._closing:
                 return
             self._wake.clear()
-            while not self._closing and (popped := await self.redis.zpopmin(self.queue)):
-                member = cast(bytes, popped[0][0])  # ZPOPMIN: [(member, score)]
-                await _logged(self._execute(Command.model_validate_json(member)), "running a command")
+            try:
+                while not self._closing and (popped := await self.redis.zpopmin(self.queue)):
+                    member = cast(bytes, popped[0][0])  # ZPOPMIN: [(member, score)]
+                    await _logged(self._execute(Command.model_validate_json(member)), "running a command")
+            except (RedisError, OSError) as e:
+                log.warning("control channel: the command queue is unreachable (%s); trying again", e)
+                await backoff.sleep()
+                self._wake.set()
+            else:
+                backoff.reset()
 
     async def _execute(self, cmd: Command) -> None:
         if self._expired(cmd):

@@ -34,6 +34,28 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, RedisConnectionError | RedisTimeoutError)
 
 
+class Backoff:
+    """Jittered exponential pauses for whatever waits on Redis: each failure doubles the pause up to
+    `cap_s`, jittered by +-50% so that many clients of a restarted Redis do not come back in step;
+    `reset()` after a success."""
+
+    def __init__(self, first_s: float = 0.05, cap_s: float = 2.0):
+        self.first_s = first_s
+        self.cap_s = cap_s
+        self._next_s = first_s
+
+    def next_s(self) -> float:
+        pause = min(self._next_s * random.uniform(0.5, 1.5), self.cap_s)
+        self._next_s = min(self._next_s * 2, self.cap_s)
+        return pause
+
+    async def sleep(self) -> None:
+        await asyncio.sleep(self.next_s())
+
+    def reset(self) -> None:
+        self._next_s = self.first_s
+
+
 class RedisOutage:
     """Shared by one run's workers: the first to meet an outage starts one probe (PING with jittered
     exponential backoff); every worker waits for `up` or for `gave_up`, which the drain halts on.
@@ -96,13 +118,12 @@ class RedisOutage:
         self._probe = asyncio.create_task(self._until_back(self.clock()))
 
     async def _until_back(self, since: float) -> None:
-        pause = self.backoff_s[0]
+        backoff = Backoff(*self.backoff_s)
         while self.clock() - since < self.limit_s:
-            await asyncio.sleep(min(pause * random.uniform(0.5, 1.5), self.limit_s))
+            await asyncio.sleep(min(backoff.next_s(), self.limit_s))
             try:
                 await self.ping()
             except Exception:  # refused, loading its AOF, not yet accepting us: still away
-                pause = min(pause * 2, self.backoff_s[1])
                 continue
             log.warning("Redis is back after %.1f s: the warmup goes on", self.clock() - since)
             self.up.set()
