@@ -15,6 +15,10 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from livermore.admin.app import AdminDeps, create_app
 from livermore.admin.metrics import WarmupMetrics
@@ -32,6 +36,20 @@ from livermore.warmup.runner import WarmupRunner
 from livermore.warmup.symbols import MonitoredSymbols, SymbolCatalog, normalize_symbol
 
 log = logging.getLogger(__name__)
+
+
+def redis_client(url: str) -> Redis:
+    """Every process's Redis client. A command that meets a dropped connection (Redis restarted, a
+    connection gone stale meanwhile) reconnects and is sent again, a few times within about half a
+    second, so a blip is never seen above; a longer outage raises ConnectionError, which the
+    warmup (RedisOutage), the control channel and the admin app each weather in their own way.
+    Connecting gives up after 5 s rather than hanging on an unreachable host."""
+    return Redis.from_url(
+        url,
+        retry=Retry(ExponentialWithJitterBackoff(cap=0.25, base=0.02), 4),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        socket_connect_timeout=5,
+    )
 
 
 def client_options(settings: Settings) -> ClientOptions:
@@ -214,7 +232,7 @@ async def serve(
     announce: Callable[[str], None],
 ) -> None:
     """Run until `stop` is set, then cancel any warmup, stop the web server and the listener."""
-    async with Redis.from_url(settings.redis_url) as redis:
+    async with redis_client(settings.redis_url) as redis:
         await redis.ping()
         async with presence_for(redis, adapter, settings) as presence:
             await _serve(redis, settings, adapter, options, stop, announce, presence)

@@ -36,7 +36,7 @@ from livermore.config import Settings
 from livermore.exchanges import ExchangeAdapter
 from livermore.keys import warmup_schedule_key
 from livermore.models import Timeframe, now_ms
-from livermore.service import adapter_for, builder_for, presence_while_warming, scanner_for, warmup_for
+from livermore.service import adapter_for, builder_for, presence_while_warming, redis_client, scanner_for, warmup_for
 from livermore.warmup import CandleStatusResult, WarmupSchedule, WarmupStats
 from livermore.warmup.execute import StopRequest
 from livermore.warmup.store import WarmupStore
@@ -54,7 +54,7 @@ def scan(
     query = _query(symbols, exchange, exchange_id, timeframes, redis_url)
 
     async def main() -> list[CandleStatusResult]:
-        async with Redis.from_url(query.settings.redis_url) as redis:
+        async with redis_client(query.settings.redis_url) as redis:
             return await query.scan(redis)
 
     results = run_async(main)
@@ -79,7 +79,7 @@ def schedule(
     query = _query(symbols, exchange, exchange_id, timeframes, redis_url)
 
     async def main() -> WarmupSchedule:
-        async with Redis.from_url(query.settings.redis_url) as redis:
+        async with redis_client(query.settings.redis_url) as redis:
             built = builder_for(query.settings).build(query.exchange_id, await query.scan(redis))
             if save:
                 await WarmupStore(redis).save_schedule(built)
@@ -106,7 +106,7 @@ def status(
     settings = settings_for(redis_url)
 
     async def main() -> tuple[WarmupStats | None, WarmupSchedule | None]:
-        async with Redis.from_url(settings.redis_url) as redis:
+        async with redis_client(settings.redis_url) as redis:
             store = WarmupStore(redis)
             return await store.load_stats(eid), await store.load_schedule(eid)
 
@@ -186,7 +186,7 @@ def warmup(
     async def main() -> WarmupStats:
         adapter = adapter_for(settings, exchange, base_url=base_url, exchange_id=exchange_id)
         try:
-            async with Redis.from_url(settings.redis_url) as redis:
+            async with redis_client(settings.redis_url) as redis:
                 await redis.ping()
                 syms = await resolve_symbols(adapter, symbols, top, quote)
                 service = warmup_for(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]  # checked above

@@ -11,14 +11,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from redis.asyncio import Redis
 from rich.console import Console
 
 from livermore.cli.progress import warm
 from livermore.config import Settings
 from livermore.embedded import RedisServer
 from livermore.models import SCAN_TIMEFRAME_ORDER
-from livermore.service import adapter_for, warmup_for
+from livermore.service import adapter_for, redis_client, warmup_for
 from livermore.simulator import SimulatorConfig, serve_simulator
 from livermore.warmup import WarmupStats
 
@@ -34,7 +33,7 @@ async def run_demo(
     config = SimulatorConfig(exchange="binance", symbols=symbols, latency_ms=(20, 80))
     with RedisServer(directory, appendonly=True) as server:
         console.print(f"redis-server on {server.url} (data in {directory}/)")
-        async with serve_simulator(config) as sim, Redis.from_url(server.url) as redis:
+        async with serve_simulator(config) as sim, redis_client(server.url) as redis:
             console.print(f"exchange simulator (Binance wire format, 6000 weight/min) on {sim.base_url}")
             settings = Settings(redis_url=server.url)
             adapter = adapter_for(settings, "binance", base_url=sim.base_url)

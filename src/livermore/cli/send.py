@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from redis.asyncio import Redis
 
 from livermore.cli.options import (
     DEFAULT_EXCHANGE,
@@ -29,6 +28,7 @@ from livermore.cli.progress import ProgressView
 from livermore.control.client import FINAL, ControlClient
 from livermore.control.protocol import DEFAULT_PRIORITY, Response
 from livermore.models import now_ms
+from livermore.service import redis_client
 from livermore.warmup import WarmupStats
 from livermore.warmup.store import WarmupStore
 
@@ -75,7 +75,7 @@ class _Sender:
         self.timeout, self.exchange_id = timeout, eid
 
     async def run(self, redis_url: str, sub: str, wait: bool) -> int:
-        async with Redis.from_url(redis_url) as redis, ControlClient(redis, sub) as client:
+        async with redis_client(redis_url) as redis, ControlClient(redis, sub) as client:
             store = WarmupStore(redis)
             follow = wait and self.command_type in FOLLOWED
             before = await store.load_stats(self.exchange_id) if follow else None
