@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from livermore.cli.options import (
     DEFAULT_EXCHANGE,
@@ -196,7 +198,8 @@ def warmup(
                 async with presence_while_warming(redis, adapter, settings, syms) as presence:
                     report = await warm(service, adapter.exchange_id, syms, tfs, f"warmup {exchange}", view, stop)
                     if presence is not None:
-                        await presence.follow(report)  # active, with the run's error if any, then stopped
+                        with contextlib.suppress(RedisError, OSError):  # Redis gone: the key expires
+                            await presence.follow(report)  # active, with the run's error if any, then stopped
                     return report
         finally:
             await adapter.close()

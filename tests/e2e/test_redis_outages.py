@@ -1,0 +1,105 @@
+"""Redis going away under `serve` and `warmup` (SIGKILL, restart from the AOF): the processes stay
+up or end truthfully, the runs wait for Redis and resume, and nothing prints a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from asyncio.subprocess import PIPE
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from livermore.embedded import RedisServer, free_port
+from livermore.service import redis_client
+from livermore.simulator import SimulatorConfig, serve_simulator
+from livermore.warmup.store import WarmupStore
+from tests.support.processes import livermore
+
+BINANCE = 2
+
+
+async def test_serve_outlives_a_redis_restart_mid_warmup_which_then_completes() -> None:
+    """Redis SIGKILLed and restarted from its AOF while `serve` warms: the process stays up, the
+    run waits for Redis and completes, and the control channel answers afterwards."""
+    config = SimulatorConfig(exchange="binance", symbols=6, latency_ms=(200.0, 200.0))
+    with RedisServer(appendonly=True) as private:
+        redis = redis_client(private.url)  # reconnects after the restart, as the service's own
+        async with serve_simulator(config) as sim:
+            proc = await livermore(
+                *("serve", "--redis-url", private.url, "--base-url", sim.base_url, "--port", str(free_port())),
+                *("--top", "4", "--timeframes", "1h,5m", "--autostart"),
+                env={"LIVERMORE_ADMIN_TOKEN": "t", "LIVERMORE_MAX_IN_FLIGHT": "1", "LIVERMORE_COMMAND_SUB": "restart"},
+            )
+            try:
+                store = WarmupStore(redis)
+                async with asyncio.timeout(30):
+                    while (stats := await store.load_stats(BINANCE)) is None or stats.completed_pairs < 1:
+                        await asyncio.sleep(0.02)
+                private.kill()
+                await asyncio.sleep(4)  # longer than redis-py's own retries of one command
+                assert proc.returncode is None
+                private.start()
+                async with asyncio.timeout(60):
+                    while (stats := await store.load_stats(BINANCE)) is None or stats.running:
+                        await asyncio.sleep(0.05)
+                assert (stats.outcome, stats.failed_pairs, stats.completed_pairs) == ("complete", 0, 8)
+                status = await livermore("send", "status", "--redis-url", private.url, "--sub", "restart")
+                async with asyncio.timeout(30):
+                    assert await status.wait() == 0
+                proc.send_signal(signal.SIGTERM)
+                async with asyncio.timeout(30):
+                    assert await proc.wait() == 0
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+                await redis.aclose()
+
+
+async def test_the_service_client_does_not_see_a_redis_blip() -> None:
+    """A connection left stale by a restart is reconnected and the command sent again; a plain
+    redis-py client would raise `Connection closed by server` on it."""
+    with RedisServer(appendonly=True) as private:
+        async with redis_client(private.url) as redis, Redis.from_url(private.url) as plain:
+            await redis.set("k", "v")
+            await plain.ping()
+            private.kill()
+            private.start()
+            assert await redis.get("k") == b"v"
+            with pytest.raises(RedisConnectionError):
+                await plain.get("k")
+
+
+async def test_a_warmup_whose_redis_stays_away_ends_interrupted_in_one_line_and_the_rerun_completes() -> None:
+    config = SimulatorConfig(exchange="binance", symbols=8, latency_ms=(200.0, 200.0))
+    env = {**os.environ, "LIVERMORE_REDIS_OUTAGE_LIMIT_S": "1", "LIVERMORE_MAX_IN_FLIGHT": "1"}
+    with RedisServer(appendonly=True) as private:
+        async with serve_simulator(config) as sim, redis_client(private.url) as redis:
+            args = ("warmup", "--redis-url", private.url, "--base-url", sim.base_url, "--top", "4")
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "livermore", *args, "--timeframes", "1h,5m", env=env, stdout=PIPE, stderr=PIPE
+            )
+            store = WarmupStore(redis)
+            async with asyncio.timeout(30):
+                while (stats := await store.load_stats(BINANCE)) is None or stats.completed_pairs < 1:
+                    await asyncio.sleep(0.02)
+            private.kill()
+            async with asyncio.timeout(30):
+                _, err = await proc.communicate()
+            private.start()
+            assert proc.returncode == 3  # interrupted
+            text = err.decode()
+            assert "Traceback" not in text
+            assert text.strip().splitlines()[-1].startswith("interrupted: Redis was unreachable for over 1 s; ")
+            stale = await store.load_stats(BINANCE)
+            assert stale is not None and stale.outcome == "interrupted"  # `fetching`, its lease holder gone
+            rerun = await livermore(*args, "--timeframes", "1h,5m")
+            async with asyncio.timeout(60):
+                assert await rerun.wait() == 0
+            final = await store.load_stats(BINANCE)
+            assert final is not None and final.outcome == "complete"
+            assert final.total_pairs < 8  # only what the interrupted run left
