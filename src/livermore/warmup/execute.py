@@ -326,10 +326,7 @@ class _Run:
             outcome = "failed", f"{type(e).__name__}: {e}"
         self._finish(*outcome)
         await self.outage.close()
-        try:
-            await self._publish(force=True)
-        except (RedisError, OSError) as e:  # the stats key says `fetching` with no live lease: read as interrupted
-            log.warning("the final stats of exchange %s could not be written: %s", self.exchange_id, e)
+        await self._publish(force=True)  # best effort: unwritten, `fetching` with no live lease reads as interrupted
         return self.stats
 
     async def _plan(self, timeframes: list[Timeframe]) -> WarmupSchedule:

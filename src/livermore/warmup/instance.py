@@ -35,6 +35,7 @@ from livermore.errors import InstanceAlreadyServing
 from livermore.keys import instance_lease_key, instance_status_key
 from livermore.models import CamelModel, now_ms
 from livermore.warmup.lock import LeaseHolder, LeaseLock, LockHeldError
+from livermore.warmup.outage import Backoff
 from livermore.warmup.stats import WarmupStats
 from livermore.warmup.store import WarmupStore
 
@@ -308,15 +309,17 @@ class InstancePresence:
     async def _follow(self) -> None:
         """Move with the warmup's runs, as their stats events say."""
         store = WarmupStore(self.redis)
+        backoff = Backoff()
         while True:
             try:
                 async for raw in store.stats_events(self.identity.exchange_id):
+                    backoff.reset()
                     if raw:
                         await self.follow(WarmupStats.model_validate_json(raw))
             except Exception as e:  # Redis went away: follow again once it is back
                 _unless_cancelled()
                 log.warning("instance status lost the warmup's events: %s", e)
-                await asyncio.sleep(self.heartbeat_s)
+                await backoff.sleep()
 
     async def follow(self, stats: WarmupStats) -> None:
         """Move as this stats update of a warmup says (see `follow_run`)."""
