@@ -7,8 +7,10 @@ imports this module, so every class states what it needs and tests pass exactly 
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -43,9 +45,21 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     admin_host: str = "127.0.0.1"
     admin_port: int = Field(8080, ge=0, le=65535)
+    admin_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        ["127.0.0.1", "::1", "localhost"],
+        description="Host header names the admin app answers to, comma separated; admin_host is always one; * any",
+    )
+    admin_max_body_bytes: int = Field(1_048_576, ge=0, description="larger request bodies are refused (413) unread")
+    admin_max_streams: int = Field(100, ge=1, description="concurrent live event streams; one more gets 503")
     command_sub: str = "default"
     instance_ttl_s: int = Field(45, ge=1, description="the instance status key expires this long after a heartbeat")
     heartbeat_s: float = Field(15.0, gt=0, description="the instance status key is refreshed this often")
     country_code: str | None = Field(None, description="shown as countryCode in the instance status")
     admin_email: str | None = Field(None, description="shown as adminEmail in the instance status")
     admin_display_name: str | None = Field(None, description="shown as adminDisplayName in the instance status")
+
+    @field_validator("admin_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        """`LIVERMORE_ADMIN_ALLOWED_HOSTS=admin.example.com,10.0.0.5`, as an operator writes it."""
+        return [h.strip() for h in value.split(",") if h.strip()] if isinstance(value, str) else value

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import secrets
 import socket
@@ -20,7 +21,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from livermore.admin.app import AdminDeps, create_app
+from livermore.admin.app import AdminDeps, HttpPolicy, create_app
 from livermore.admin.metrics import WarmupMetrics
 from livermore.cache import CandleCache
 from livermore.config import Settings
@@ -191,6 +192,24 @@ async def seed_symbols(context: ExchangeContext, adapter: ExchangeAdapter, optio
     return await symbols.all()
 
 
+def http_policy(settings: Settings) -> HttpPolicy:
+    """What the admin app refuses. Its streams need the token unless it binds loopback only."""
+    host = settings.admin_host
+    return HttpPolicy(
+        max_body_bytes=settings.admin_max_body_bytes,
+        allowed_hosts=frozenset(h.lower() for h in [*settings.admin_allowed_hosts, host]),
+        max_streams=settings.admin_max_streams,
+        streams_need_token=not (host == "localhost" or _is_loopback_address(host)),
+    )
+
+
+def _is_loopback_address(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return False
+
+
 @dataclass(frozen=True)
 class Service:
     """One exchange's serving parts, wired once; the tests assemble the very same."""
@@ -220,7 +239,7 @@ def assemble(
     context = ExchangeContext(exchange_id, list(timeframes), symbols, warmup.catalog, presence)
     handlers = CommandHandlers(context, runner)
     closing = asyncio.Event()
-    app = create_app(AdminDeps(handlers, metrics, token, adapter.name, closing=closing))
+    app = create_app(AdminDeps(handlers, metrics, token, adapter.name, http_policy(settings), closing=closing))
     return Service(runner, handlers, ControlChannel(redis, handlers, settings.command_sub), app, closing)
 
 

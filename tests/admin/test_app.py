@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import orjson
 import pytest
 import uvicorn
 from redis.asyncio import Redis
+from starlette.types import ASGIApp
 
 from livermore.keys import warmup_stats_key
 from livermore.models import Timeframe
@@ -169,10 +171,22 @@ async def test_openapi_documents_the_api(http: httpx.AsyncClient) -> None:
     assert page.status_code == 200 and "Livermore" in page.text
 
 
-def _free_socket() -> socket.socket:
+@asynccontextmanager
+async def serving(app: ASGIApp) -> AsyncIterator[str]:
+    """`app` behind a real uvicorn on a free loopback port (server-sent events need a socket: the
+    ASGI transport waits for a response's end); yields its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    return sock
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[dict]:
@@ -184,32 +198,20 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[dict]:
 async def test_events_stream_sends_current_stats_then_every_update(world: World, redis: Redis) -> None:
     earlier = {"exchangeId": world.exchange_id, "status": "complete", "percentComplete": 100, "marker": "earlier run"}
     await redis.set(warmup_stats_key(world.exchange_id), orjson.dumps(earlier))
-    sock = _free_socket()
-    server = uvicorn.Server(
-        uvicorn.Config(world.service.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            await asyncio.sleep(0.01)
-        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        async with (
-            httpx.AsyncClient(base_url=base, timeout=30) as client,
-            client.stream("GET", api(world, "/warmup/events")) as stream,
-        ):
-            assert stream.headers["content-type"].startswith("text/event-stream")
-            events = sse_events(stream)
-            assert await anext(events) == earlier
-            assert (await client.post(api(world, "/warmup/start"), headers=AUTH)).status_code == 202
-            seen = []
-            async for stats in events:
-                seen.append(stats)
-                if stats["status"] in ("complete", "error"):
-                    break
-        assert seen[0]["status"] == "scanning"
-        assert "fetching" in {s["status"] for s in seen}
-        assert (seen[-1]["status"], seen[-1]["percentComplete"], seen[-1]["completedPairs"]) == ("complete", 100, PAIRS)
-    finally:
-        server.should_exit = True
-        await serving
-        sock.close()
+    async with (
+        serving(world.service.app) as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as client,
+        client.stream("GET", api(world, "/warmup/events")) as stream,
+    ):
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(stream)
+        assert await anext(events) == earlier
+        assert (await client.post(api(world, "/warmup/start"), headers=AUTH)).status_code == 202
+        seen = []
+        async for stats in events:
+            seen.append(stats)
+            if stats["status"] in ("complete", "error"):
+                break
+    assert seen[0]["status"] == "scanning"
+    assert "fetching" in {s["status"] for s in seen}
+    assert (seen[-1]["status"], seen[-1]["percentComplete"], seen[-1]["completedPairs"]) == ("complete", 100, PAIRS)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -36,17 +37,19 @@ class World:
 
 @asynccontextmanager
 async def served_world(
-    redis: Redis, redis_url: str, *, monitored: int = 3, registered: bool = False
+    redis: Redis, redis_url: str, *, monitored: int = 3, registered: bool = False, **settings_: Any
 ) -> AsyncIterator[World]:
     """3 monitored symbols x 2 timeframes on a fresh simulator, on a private command channel;
-    `registered`: as the exchange's instance (its status key written, heartbeating every 50 ms)."""
+    `registered`: as the exchange's instance (its status key written, heartbeating every 50 ms);
+    `settings_`: Settings fields beyond these."""
     settings = Settings(
         redis_url=redis_url,
         stats_interval_s=0,
         max_in_flight=2,
         command_sub=f"t{uuid.uuid4().hex[:8]}",
         heartbeat_s=0.05,
-    )
+        admin_allowed_hosts=["admin"],  # the ASGI clients' base_url, http://admin; and admin_host, 127.0.0.1
+    ).model_copy(update=settings_)
     async with serve_simulator(SimulatorConfig(exchange="binance", symbols=monitored + 3)) as sim:
         adapter = adapter_for(settings, "binance", base_url=sim.base_url)
         try:

@@ -5,23 +5,24 @@ No `from __future__ import annotations` here: FastAPI resolves the route annotat
 and some name closure-local dependencies."""
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, HTTPException, status
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from livermore.admin.events import POLL_S, EventHub, Stream, StreamsFull
+from livermore.admin.guard import CHALLENGE, UNAUTHORIZED, RequestGuard, bearer_token, refusal, token_matches
 from livermore.admin.metrics import LiveState, WarmupMetrics
 from livermore.control.handlers import Accepted, CommandHandlers
 from livermore.control.payloads import BulkSymbolsPayload, ClearCachePayload, ForceBackfillPayload, StartPayload
@@ -39,8 +40,25 @@ STATIC_DIR = resources.files("livermore.admin").joinpath("static")
 DOCS_ASSETS = resources.files("fastapi_offline").joinpath("static")
 REDIS_PROBE_S = 2.0  # /healthz and /metrics answer within this even when Redis hangs
 SCRAPE_SCAN_EVERY_S = 60  # a scrape rescans the cache for the stale-pairs gauge when no meter scan is newer
+RETRY_AFTER_S = 5  # a 503's Retry-After: Redis away, or every event stream taken
+REDIS_DOWN = (RedisError, OSError, TimeoutError)  # what a Redis call raises while Redis is away
 
 Data = dict[str, Any]
+StreamToken = Annotated[
+    str | None, Query(description="the admin token, needed beyond loopback (an EventSource sends no headers)")
+]
+
+
+@dataclass(frozen=True)
+class HttpPolicy:
+    """What the app refuses before any route runs: bodies over `max_body_bytes`, a Host header not
+    in `allowed_hosts` (lower-case; "*": any), event streams beyond `max_streams`, and, when
+    `streams_need_token` (the server binds beyond loopback), streams without the token."""
+
+    max_body_bytes: int
+    allowed_hosts: frozenset[str]
+    max_streams: int
+    streams_need_token: bool
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,7 @@ class AdminDeps:
     metrics: WarmupMetrics
     token: str
     exchange_name: str
+    http: HttpPolicy
     clock: Callable[[], int] = now_ms
     closing: asyncio.Event = field(default_factory=asyncio.Event)  # set at shutdown: event streams end
 
@@ -65,7 +84,15 @@ def create_app(deps: AdminDeps) -> FastAPI:
     )
     ctx = deps.handlers.ctx
     warmup = deps.handlers.warmup
-    authorized = _bearer_guard(deps.token)
+    authorized = _bearer_scheme()
+    policy = deps.http
+    hub = EventHub(warmup.store, ctx.exchange_id, max_streams=policy.max_streams)
+    app.add_middleware(
+        RequestGuard, token=deps.token, max_body_bytes=policy.max_body_bytes, allowed_hosts=policy.allowed_hosts
+    )
+    for error in REDIS_DOWN:
+        app.add_exception_handler(error, _redis_down)
+    app.add_exception_handler(StreamsFull, _streams_full)
 
     def served(exchange_id: int) -> int:
         if exchange_id != ctx.exchange_id:
@@ -184,13 +211,22 @@ def create_app(deps: AdminDeps) -> FastAPI:
     async def symbols(exchange_id: Served) -> list[str]:
         return await ctx.symbols.all()
 
+    async def open_stream(exchange_id: Served, request: Request, token: StreamToken = None) -> AsyncIterator[Stream]:
+        """A stream from the hub; beyond loopback only with the token (query or bearer header)."""
+        given = token or bearer_token(request.headers.get("authorization"))
+        if policy.streams_need_token and not token_matches(given, deps.token):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, UNAUTHORIZED, headers=CHALLENGE)
+        async with hub.stream() as stream:
+            yield stream
+
+    OpenStream = Annotated[Stream, Depends(open_stream, scope="request")]  # open until the response ends
+
     @app.get("/api/exchanges/{exchange_id}/warmup/events", response_class=EventSourceResponse, tags=["read"])
-    async def events(exchange_id: Served) -> AsyncIterator[ServerSentEvent]:
-        """Stats JSON as server-sent events: the current stats first, then every update."""
-        async for event in warmup.store.stats_events(exchange_id):
-            if deps.closing.is_set():
-                return
-            if event:
+    async def events(stream: OpenStream) -> AsyncIterator[ServerSentEvent]:
+        """Stats JSON as server-sent events: the current stats first, then every update. 503 with
+        Retry-After when every stream the server allows is taken."""
+        while not deps.closing.is_set():
+            if (event := await stream.next(POLL_S)) is not None:
                 yield ServerSentEvent(raw_data=event.decode())
 
     @app.post(
@@ -232,7 +268,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
                 lease = await _lease_state(warmup.redis, ctx.exchange_id)
                 instance = await instance_health(warmup.redis, ctx.exchange_id)
                 stats = await warmup.store.load_stats(ctx.exchange_id)
-        except (RedisError, OSError, TimeoutError) as e:
+        except REDIS_DOWN as e:
             return JSONResponse({**body, "redis": "error", "error": str(e) or type(e).__name__}, status_code=503)
         newest = stats and {"status": stats.status, "outcome": stats.outcome, "updatedAt": stats.updated_at}
         return JSONResponse({**body, "redis": "ok", "lease": lease, "instance": instance, "warmup": newest})
@@ -244,7 +280,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
         try:
             async with asyncio.timeout(REDIS_PROBE_S):
                 await refresh_live(live)
-        except (RedisError, OSError, TimeoutError):
+        except REDIS_DOWN:
             pass  # Redis away: the last-known figures (healthz says why)
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -277,14 +313,21 @@ def _dump(body: Any) -> Data | None:
     return None if body is None else body.model_dump(mode="json", exclude_none=True)
 
 
-def _bearer_guard(token: str) -> Any:
-    """A dependency that refuses (401) any request without `Authorization: Bearer <token>`."""
-    scheme = HTTPBearer(auto_error=False, description="the admin token printed by `livermore serve`")
+def _bearer_scheme() -> Any:
+    """The bearer token in the OpenAPI document of each mutation. RequestGuard checks it, for every
+    method but GET and HEAD under /api/, before the body is read (a dependency runs only after)."""
+    return Depends(HTTPBearer(auto_error=False, description="the admin token printed by `livermore serve`"))
 
-    async def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(scheme)]) -> None:
-        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
 
-    return Depends(check)
+def _unavailable(detail: str) -> JSONResponse:
+    """503 JSON with Retry-After: what is missing comes back (Redis) or frees up (a stream)."""
+    return refusal(status.HTTP_503_SERVICE_UNAVAILABLE, detail, {"Retry-After": str(RETRY_AFTER_S)})
+
+
+async def _redis_down(request: Request, error: Exception) -> JSONResponse:
+    """Redis away: one JSON line, never a plain-text 500 and its traceback."""
+    return _unavailable(f"Redis is unavailable: {error or type(error).__name__}")
+
+
+async def _streams_full(request: Request, error: Exception) -> JSONResponse:
+    return _unavailable(str(error))

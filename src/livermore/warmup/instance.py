@@ -38,6 +38,7 @@ from livermore.warmup.lock import LeaseHolder, LeaseLock, LockHeldError
 from livermore.warmup.outage import Backoff
 from livermore.warmup.stats import WarmupStats
 from livermore.warmup.store import WarmupStore
+from livermore.warmup.tasks import cancel_until_done, unless_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +304,7 @@ class InstancePresence:
             try:
                 await self.beat()
             except Exception as e:  # a Redis hiccup: the next beat tries again before the TTL runs out
-                _unless_cancelled()
+                unless_cancelled()
                 log.warning("instance heartbeat failed: %s", e)
 
     async def _follow(self) -> None:
@@ -317,7 +318,7 @@ class InstancePresence:
                     if raw:
                         await self.follow(WarmupStats.model_validate_json(raw))
             except Exception as e:  # Redis went away: follow again once it is back
-                _unless_cancelled()
+                unless_cancelled()
                 log.warning("instance status lost the warmup's events: %s", e)
                 await backoff.sleep()
 
@@ -327,21 +328,9 @@ class InstancePresence:
             await self.set_state(*change)
 
 
-def _unless_cancelled() -> None:
-    """Re-raise as a cancellation when the task is being cancelled: redis-py may turn a cancel that
-    lands in a timed read into a TimeoutError, which must not keep a task alive past its end."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 async def _end(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel until done: redis-py's pub/sub may swallow a cancel that lands in a read or in its
-    close, and one lost cancel must not hang the shutdown."""
-    while pending := [t for t in tasks if not t.done()]:
-        for task in pending:
-            task.cancel()
-        await asyncio.wait(pending, timeout=0.1)
+    """Cancel until done, then say how a task that failed on its own ended."""
+    await cancel_until_done(tasks)
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:
             log.warning("instance status task ended: %s", task.exception())

@@ -42,10 +42,10 @@ class WarmupStore:
     async def load_stats(self, exchange_id: int) -> WarmupStats | None:
         """The current or last run's stats, or None before any run; a run that says it runs while
         nobody holds its lease is shown as what it is: interrupted."""
-        raw = await self._current_stats(exchange_id)
+        raw = await self.current_stats(exchange_id)
         return WarmupStats.model_validate_json(raw) if raw else None
 
-    async def _current_stats(self, exchange_id: int) -> bytes | None:
+    async def current_stats(self, exchange_id: int) -> bytes | None:
         """The stats document as stored, or ended as `interrupted` when no process runs it any more
         (killed, or it lost Redis): no lease, or one whose holder is proved gone. One round trip."""
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -68,21 +68,30 @@ class WarmupStore:
             pipe.publish(warmup_events_channel(stats.exchange_id), payload)
             await pipe.execute()
 
-    async def stats_events(self, exchange_id: int, poll_s: float = 1.0) -> AsyncIterator[bytes]:
-        """The current stats JSON (if any), then every update, until the consumer stops.
+    async def stats_events(
+        self, exchange_id: int, poll_s: float = 1.0, *, current: bool = True
+    ) -> AsyncIterator[bytes]:
+        """The current stats JSON (if any, and unless `current` is False), then every update, until
+        the consumer stops.
 
-        Subscribes before reading the key, so no update falls between the two. Yields b"" every
+        Reads the key once subscribed, so no update falls between the two; the first yield comes
+        then (b"" when there is no current stats to give), so a consumer knows it is listening.
+        redis-py reconnects and resubscribes on its own when Redis restarts: each resubscription
+        yields the current stats again, as updates published meanwhile were lost. Yields b"" every
         `poll_s` without news, so a consumer can check whether it should stop.
         """
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self.redis.pubsub()  # with the subscribe confirmations: they say when (re)subscribed
         await pubsub.subscribe(warmup_events_channel(exchange_id))
         try:
-            current = await self._current_stats(exchange_id)
-            if current:
-                yield current
             while True:
                 message = await pubsub.get_message(timeout=poll_s)
-                yield message["data"] if message else b""
+                if message is None:
+                    yield b""
+                elif message["type"] == "subscribe":
+                    yield (await self.current_stats(exchange_id) if current else None) or b""
+                    current = True
+                else:
+                    yield message["data"]
         finally:
             await pubsub.aclose()
 

@@ -266,15 +266,21 @@ function follow(running) {
 // ---- live stream --------------------------------------------------------------------------------
 // The stream is the page's heartbeat: while it is down a banner says so; after it is back
 // everything is read again (the first event is the current stats).
+// Beyond loopback the stream needs the token: in the query, as an EventSource sends no headers.
+function eventsUrl() {
+  const kept = sessionStorage.getItem(TOKEN_KEY);
+  return exchangePath("/warmup/events") + (kept ? `?token=${encodeURIComponent(kept)}` : "");
+}
+
 function connect() {
-  const source = new EventSource(exchangePath("/warmup/events"));
+  const source = new EventSource(eventsUrl());
   source.onopen = () => {
     if (!$("offline").hidden) { refreshInfo(); refreshSchedule(); refreshMeter(); }
     setOnline(true);
   };
   source.onerror = () => {
     setOnline(false);
-    if (source.readyState === EventSource.CLOSED) setTimeout(connect, 3000);  // a proxy's 502 ends it for good
+    if (source.readyState === EventSource.CLOSED) setTimeout(reconnect, 3000);  // an HTTP error ends it for good
   };
   source.onmessage = (event) => {
     const stats = JSON.parse(event.data);
@@ -284,6 +290,18 @@ function connect() {
     if (previous !== stats.status && stats.status !== "scanning") refreshSchedule();  // built when fetching starts
     follow(RUNNING.has(stats.status));
   };
+}
+
+// A stream refused for want of the token (401: EventSource does not say) asks for it, as a command does.
+async function reconnect() {
+  const probe = new AbortController();
+  const res = await fetch(eventsUrl(), { signal: probe.signal }).catch(() => null);
+  probe.abort();
+  if (res && res.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    if (!(await token("The live view needs the admin token printed by livermore serve."))) return;
+  }
+  connect();
 }
 
 // ---- actions ----------------------------------------------------------------------------------
