@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections import deque
 from collections.abc import AsyncIterator
 
+from livermore.warmup.outage import Backoff
 from livermore.warmup.store import WarmupStore
 from livermore.warmup.tasks import cancel_until_done, unless_cancelled
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 BACKLOG = 32  # events a stream keeps for a reader that falls behind; older ones are dropped
 POLL_S = 1.0  # the subscription and the streams wake this often without news (to notice a close)
 JOIN_WAIT_S = 2.0  # a new stream waits this long for the subscription (Redis away: refused)
-RESUBSCRIBE_FIRST_S = 0.1  # after a lost subscription; doubles up to RESUBSCRIBE_MAX_S, jittered 50-150%
+RESUBSCRIBE_FIRST_S = 0.1  # after a lost subscription; doubles up to RESUBSCRIBE_MAX_S, jittered (Backoff)
 RESUBSCRIBE_MAX_S = 2.0
 
 
@@ -100,22 +100,21 @@ class EventHub:
 
     async def _listen(self) -> None:
         """Hold the subscription; after losing it, resubscribe and send every stream the current stats."""
-        delay, again = RESUBSCRIBE_FIRST_S, False
+        backoff, again = Backoff(RESUBSCRIBE_FIRST_S, RESUBSCRIBE_MAX_S), False
         while True:
             try:
                 async for event in self.store.stats_events(self.exchange_id, POLL_S, current=again):
                     for stream in self._streams if event else ():  # b"": subscribed, or no news
                         stream.offer(event)
                     self._subscribed.set()  # after the resubscribed stats: a stream joining now reads its own
-                    delay = RESUBSCRIBE_FIRST_S
+                    backoff.reset()
             except Exception as e:  # Redis went away: the streams stay open while this resubscribes
                 unless_cancelled()
                 said = log.warning if self._subscribed.is_set() else log.debug  # once an outage, not per try
                 said("lost the warmup events subscription (resubscribing): %s", e)
             self._subscribed.clear()
             again = True
-            await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-            delay = min(delay * 2, RESUBSCRIBE_MAX_S)
+            await backoff.sleep()
 
     async def _stop(self) -> None:
         task, self._task = self._task, None
