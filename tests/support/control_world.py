@@ -36,10 +36,11 @@ class World:
 
 @asynccontextmanager
 async def served_world(
-    redis: Redis, redis_url: str, *, monitored: int = 3, registered: bool = False
+    redis: Redis, redis_url: str, *, monitored: int = 3, spare: int = 3, registered: bool = False
 ) -> AsyncIterator[World]:
-    """3 monitored symbols x 2 timeframes on a fresh simulator, on a private command channel;
-    `registered`: as the exchange's instance (its status key written, heartbeating every 50 ms)."""
+    """3 monitored symbols x 2 timeframes on a fresh simulator that lists `spare` more, on a private
+    command channel; `registered`: as the exchange's instance (its status key written, heartbeating
+    every 50 ms)."""
     settings = Settings(
         redis_url=redis_url,
         stats_interval_s=0,
@@ -47,7 +48,7 @@ async def served_world(
         command_sub=f"t{uuid.uuid4().hex[:8]}",
         heartbeat_s=0.05,
     )
-    async with serve_simulator(SimulatorConfig(exchange="binance", symbols=monitored + 3)) as sim:
+    async with serve_simulator(SimulatorConfig(exchange="binance", symbols=monitored + spare)) as sim:
         adapter = adapter_for(settings, "binance", base_url=sim.base_url)
         try:
             known = sorted(s.symbol for s in await adapter.list_symbols())

@@ -136,7 +136,7 @@ class WarmupService:
                 yield lease
         except LockHeldError as e:
             raise WarmupAlreadyRunning(
-                f"a warmup of exchange {exchange_id} is already running ({e.holder.describe()})"
+                f"a warmup or backfill of exchange {exchange_id} is already running ({e.holder.describe()})"
             ) from None
 
     async def scan(
@@ -189,12 +189,31 @@ class WarmupService:
             return await run.execute(list(timeframes or SCAN_TIMEFRAME_ORDER))
 
     async def backfill(
-        self, exchange_id: int, symbols: Sequence[str], timeframes: Sequence[Timeframe] = SCAN_TIMEFRAME_ORDER
+        self,
+        exchange_id: int,
+        symbols: Sequence[str],
+        timeframes: Sequence[Timeframe] = SCAN_TIMEFRAME_ORDER,
+        *,
+        stop: StopRequest | None = None,
     ) -> WarmupStats:
         """The original's brute force for ad-hoc operations (force-backfill, add-symbol): the newest
         `target` candles of every pair, whatever the cache holds, through the same drain and rate
-        limiter as a warmup. Takes no lease and writes no stats: it may run beside a warmup. Unknown
-        symbols are failures without a request."""
+        limiter as a warmup. Holds the warmup lease, refused (WarmupAlreadyRunning) while any process
+        holds it: a warmup would write from a scan older than these pages, and a clear meanwhile
+        would be refilled. `stop` ends it within one request, the outcome saying why. Writes no
+        stats: those (and the instance that follows them) stay the last warmup's. Unknown symbols
+        are failures without a request."""
+        async with self._lease(exchange_id, wait=False) as lease:
+            return await self._backfill(exchange_id, symbols, timeframes, stop or StopRequest(), lease.lost)
+
+    async def _backfill(
+        self,
+        exchange_id: int,
+        symbols: Sequence[str],
+        timeframes: Sequence[Timeframe],
+        stop: StopRequest,
+        lost: asyncio.Event,
+    ) -> WarmupStats:
         started = time.monotonic()
         wanted, unknown = await self.catalog.split(symbols)
         schedule = self.builder.full_refresh(exchange_id, await self.scan(exchange_id, wanted, timeframes))
@@ -210,9 +229,11 @@ class WarmupService:
             policy=self.policy,
         )
         self.record_unknown(stats, unknown, timeframes)
-        drain = Drain(self.fetcher(exchange_id), stats, max_in_flight=self.max_in_flight)
+        drain = Drain(
+            self.fetcher(exchange_id), stats, max_in_flight=self.max_in_flight, halt_on=(stop.requested, lost)
+        )
         await drain.run(EntryList(schedule.entries), schedule.needs_fetching)
-        stats.end(*(("banned", str(drain.banned)) if drain.banned else _counted_outcome(stats)))
+        stats.end(*_backfill_outcome(drain, stop, lost))
         stats.updated_at = self.clock()
         stats.duration_ms = round((time.monotonic() - started) * 1000)
         stats.progress(now, stats.updated_at)
@@ -258,6 +279,18 @@ def _counted_outcome(stats: WarmupStats) -> tuple[Outcome, str | None]:
     if stats.failed_pairs:
         return "failed", f"{stats.failed_pairs} of {stats.total_pairs} pairs failed; the next run retries them"
     return "complete", None
+
+
+def _backfill_outcome(drain: Drain, stop: StopRequest, lost: asyncio.Event) -> tuple[Outcome, str | None]:
+    """The first reason the backfill's drain stopped early, if one did; else counted."""
+    left = f"{drain.stats.total_pairs - drain.stats.done_pairs} pairs not backfilled"
+    if drain.banned is not None:
+        return "banned", f"{drain.banned}; {left}"
+    if lost.is_set():
+        return "interrupted", f"the lease was lost (Redis restarted?); {left}"
+    if stop.outcome is not None:
+        return stop.outcome, f"{stop.message}; {left}"
+    return _counted_outcome(drain.stats)
 
 
 class _Run:
