@@ -6,10 +6,11 @@ LivermoreError                  anything we raise on purpose; the CLI prints its
 │   ├── UnknownSymbolError      the exchange does not know the symbol: check its spelling (never retried)
 │   ├── UnfitCandleError        the exchange sent a candle the original could not read: nothing of it is written
 │   └── ExchangeBannedError     HTTP 418: nothing is sent before `until_s`; wait, or use another IP
-├── WarmupAlreadyRunning        another warmup (or cache clear) of the exchange holds the lease: wait or cancel it
+├── WarmupAlreadyRunning        a warmup, backfill or cache clear of the exchange holds the lease: wait or cancel it
+│   └── BackfillRunning         this process backfills the exchange: a warmup or another backfill waits for its end
 ├── InstanceAlreadyServing      another live instance's status key names the exchange: one instance per exchange
 └── CommandError                a control command was refused or failed; the message goes in its `error` reply
-    └── CommandConflict         refused because of what runs now (a second start, a cancel with nothing to cancel)
+    └── CommandConflict         refused because of what runs now (a backfill during a warmup, a cancel of nothing)
 """
 
 from __future__ import annotations
@@ -47,7 +48,13 @@ class ExchangeBannedError(ExchangeError):
 
 
 class WarmupAlreadyRunning(LivermoreError):
-    """Another warmup of this exchange holds the lease (in this process or another)."""
+    """Another warmup (or backfill, cache clear) of this exchange holds the lease (in this process or another)."""
+
+
+class BackfillRunning(WarmupAlreadyRunning):
+    """An ad-hoc backfill of this exchange runs in this process: it holds the warmup lease, so
+    nothing else warms the exchange meanwhile. Apart from its parent, as no `already_started`
+    reply may say a warmup runs when it is a backfill."""
 
 
 class InstanceAlreadyServing(LivermoreError):
@@ -64,4 +71,5 @@ class CommandError(LivermoreError):
 
 
 class CommandConflict(CommandError):
-    """Refused because of what is running now (a second start, a cancel with nothing to cancel)."""
+    """Refused because of what is running now (a backfill during a warmup or a start during a
+    backfill, a cancel with nothing to cancel); the admin API answers 409."""

@@ -120,17 +120,27 @@ async def test_second_start_conflicts(http: httpx.AsyncClient, world: World, red
     assert (await http.post(api(world, "/warmup/cancel"), headers=AUTH)).status_code == 409
 
 
+async def backfilled(world: World) -> WarmupStats:
+    """The final stats of the backfill an endpoint accepted (the runner's job; a backfill writes no stats key)."""
+    stats = await world.service.runner.wait()
+    assert stats is not None and stats.mode == "backfill"
+    return stats
+
+
 async def test_backfill_and_symbol_management(http: httpx.AsyncClient, world: World, redis: Redis) -> None:
     res = await http.post(
         api(world, "/backfill"), json={"symbol": world.symbols[0], "timeframes": ["5m"]}, headers=AUTH
     )
-    assert res.status_code == 200 and res.json()["backfill"]["completedPairs"] == 1
-    assert (res.json()["backfilled"], res.json()["timeframes"]) == (True, ["5m"])
+    accepted = res.json()
+    assert res.status_code == 202  # accepted: it goes on in the background
+    assert (accepted["symbol"], accepted["timeframes"], accepted["backfilling"]) == (world.symbols[0], ["5m"], True)
+    assert (await backfilled(world)).completed_pairs == 1
 
     res = await http.post(api(world, "/symbols"), json={"symbols": [world.spare[0], "NOPEUSDT"]}, headers=AUTH)
-    assert res.status_code == 200
-    assert (res.json()["added"], res.json()["skipped"]) == (1, 1)
+    assert res.status_code == 202
+    assert (res.json()["added"], res.json()["skipped"], res.json()["backfilling"]) == (1, 1, True)
     assert (res.json()["symbols"], res.json()["unknown"]) == ([world.spare[0]], ["NOPEUSDT"])
+    assert (await backfilled(world)).completed_pairs == len(TIMEFRAMES)
     assert world.spare[0] in (await http.get(api(world, "/symbols"))).json()
     assert len((await http.get("/api/info")).json()["symbols"]) == len(world.symbols) + 1  # the header's count
 
@@ -152,6 +162,23 @@ async def test_backfill_and_symbol_management(http: httpx.AsyncClient, world: Wo
     cleared = res.json()
     assert (cleared["cleared"], cleared["scope"], cleared["symbol"]) == (True, "symbol", world.symbols[0])
     assert (cleared["timeframe"], cleared["deletedCount"]) == (None, 1)
+
+
+async def test_a_backfill_and_a_warmup_refuse_each_other_with_409(
+    http: httpx.AsyncClient, world: World, redis: Redis
+) -> None:
+    world.sim.simulator.set_faults(latency_ms=(300.0, 300.0))
+    assert (await http.post(api(world, "/symbols"), json={"symbols": world.spare}, headers=AUTH)).status_code == 202
+    start = await http.post(api(world, "/warmup/start"), headers=AUTH)
+    assert start.status_code == 409 and f"a backfill of {', '.join(world.spare)}" in start.json()["detail"]
+    assert (await http.post(api(world, "/warmup/cancel"), headers=AUTH)).json()["job"] == "backfill"
+    assert (await backfilled(world)).outcome == "cancelled"
+
+    await http.post(api(world, "/warmup/start"), headers=AUTH)
+    res = await http.post(api(world, "/backfill"), json={"symbol": world.symbols[0]}, headers=AUTH)
+    assert res.status_code == 409 and "a warmup of exchange" in res.json()["detail"]
+    assert (await http.post(api(world, "/warmup/cancel"), headers=AUTH)).json()["job"] == "warmup"
+    assert (await finished_stats(redis, world.exchange_id)).outcome == "cancelled"
 
 
 async def test_openapi_documents_the_api(http: httpx.AsyncClient) -> None:

@@ -114,7 +114,7 @@ async def test_cancel_stops_a_running_warmup_at_an_entry_boundary(
     assert stats["message"].startswith("cancelled by an operator; ")
 
     nothing = await client.request("cancel")
-    assert nothing.status == "error" and nothing.message == "no warmup is running"
+    assert nothing.status == "error" and nothing.message == "no warmup or backfill is running"
 
 
 async def test_force_backfill_fetches_the_newest_candles_of_one_symbol(

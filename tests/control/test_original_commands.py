@@ -26,7 +26,8 @@ MODES = ["position-monitor", "scalper-macdv", "scalper-orderbook"]
 
 
 async def ok(client: ControlClient, command_type: str, payload: dict | None = None) -> dict:
-    """The `data` of a command answered ack, then success."""
+    """The `data` of a command answered ack, then success (a backfilling command's success comes
+    when its backfill has ended: the original's reply)."""
     cid = await client.send(command_type, payload)
     replies = await client.wait_for(cid)
     assert [r.status for r in replies] == ["ack", "success"], replies

@@ -37,11 +37,17 @@ class World:
 
 @asynccontextmanager
 async def served_world(
-    redis: Redis, redis_url: str, *, monitored: int = 3, registered: bool = False, **settings_: Any
+    redis: Redis,
+    redis_url: str,
+    *,
+    monitored: int = 3,
+    spare: int = 3,
+    registered: bool = False,
+    **settings_: Any,
 ) -> AsyncIterator[World]:
-    """3 monitored symbols x 2 timeframes on a fresh simulator, on a private command channel;
-    `registered`: as the exchange's instance (its status key written, heartbeating every 50 ms);
-    `settings_`: Settings fields beyond these."""
+    """3 monitored symbols x 2 timeframes on a fresh simulator that lists `spare` more, on a private
+    command channel; `registered`: as the exchange's instance (its status key written, heartbeating
+    every 50 ms); `settings_`: Settings fields beyond these."""
     settings = Settings(
         redis_url=redis_url,
         stats_interval_s=0,
@@ -50,7 +56,7 @@ async def served_world(
         heartbeat_s=0.05,
         admin_allowed_hosts=["admin"],  # the ASGI clients' base_url, http://admin; and admin_host, 127.0.0.1
     ).model_copy(update=settings_)
-    async with serve_simulator(SimulatorConfig(exchange="binance", symbols=monitored + 3)) as sim:
+    async with serve_simulator(SimulatorConfig(exchange="binance", symbols=monitored + spare)) as sim:
         adapter = adapter_for(settings, "binance", base_url=sim.base_url)
         try:
             known = sorted(s.symbol for s in await adapter.list_symbols())

@@ -240,13 +240,15 @@ def create_app(deps: AdminDeps) -> FastAPI:
     async def cancel(exchange_id: Served) -> Data:
         return await command("cancel")
 
-    @app.post("/api/exchanges/{exchange_id}/backfill", tags=["commands"], dependencies=[authorized])
+    @app.post("/api/exchanges/{exchange_id}/backfill", status_code=202, tags=["commands"], dependencies=[authorized])
     async def backfill(exchange_id: Served, body: ForceBackfillPayload) -> Data:
+        """Start the backfill of one symbol (409 while a warmup or another backfill runs)."""
         return await command("force-backfill", _dump(body))
 
-    @app.post("/api/exchanges/{exchange_id}/symbols", tags=["commands"], dependencies=[authorized])
+    @app.post("/api/exchanges/{exchange_id}/symbols", status_code=202, tags=["commands"], dependencies=[authorized])
     async def add_symbols(exchange_id: Served, body: BulkSymbolsPayload) -> Data:
-        """Validate against the exchange's list, monitor, and backfill the new symbols."""
+        """Validate against the exchange's list, monitor, and start the backfill of the known ones
+        (409, nothing added, while a warmup or another backfill runs)."""
         return await command("bulk-add-symbols", _dump(body))
 
     @app.delete("/api/exchanges/{exchange_id}/symbols/{symbol}", tags=["commands"], dependencies=[authorized])

@@ -22,15 +22,22 @@ from livermore.control.payloads import (
     SymbolPayload,
 )
 from livermore.control.protocol import describe_validation_error
-from livermore.errors import CommandConflict, CommandError, InstanceAlreadyServing, WarmupAlreadyRunning
+from livermore.errors import (
+    BackfillRunning,
+    CommandConflict,
+    CommandError,
+    InstanceAlreadyServing,
+    WarmupAlreadyRunning,
+)
 from livermore.models import Timeframe
-from livermore.warmup import WarmupService
+from livermore.warmup import WarmupService, WarmupStats
 from livermore.warmup.instance import InstancePresence
 from livermore.warmup.runner import WarmupRunner
 from livermore.warmup.symbols import MonitoredSymbols, SymbolCatalog
 
 Data = dict[str, Any]
 STOP_WAIT_S = 10.0  # how long `stop` waits for the run's final stats before answering anyway
+NOTHING_RUNS = "no warmup or backfill is running"
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,9 @@ class CommandHandlers:
 
     The command types and reply `data` are the original's (every field it has, with its type, in
     camelCase; ours are extra fields beside them); `status` and `cancel` are our extensions.
+    The backfilling commands (force-backfill, add-symbol, bulk-add-symbols) answer `Accepted` once
+    their backfill is the exchange's running job: the original's reply comes when it has ended, and
+    the queue of commands never waits behind one.
     Every `timestamp` in a reply's data is an ISO-8601 UTC string, as the original writes times
     (the envelope's `timestamp` stays ms, as the original's).
     """
@@ -134,6 +144,8 @@ class CommandHandlers:
                 raise CommandError(str(e)) from None
         try:
             await self.runner.start(symbols, timeframes)
+        except BackfillRunning as e:  # `already_started` would say a warmup runs
+            raise CommandConflict(str(e)) from None
         except WarmupAlreadyRunning as e:
             return {"status": "already_started", "exchange": self.exchange, "message": str(e)}
         return {
@@ -155,7 +167,7 @@ class CommandHandlers:
         presence = self.ctx.presence
         cancelled = self.runner.cancel()
         if not cancelled and (presence is None or presence.halted):
-            return {"status": "already_idle", "message": "no warmup is running"}
+            return {"status": "already_idle", "message": NOTHING_RUNS}
         stats = await self.runner.wait(STOP_WAIT_S) if cancelled else None
         if presence is not None:
             await presence.halt()
@@ -194,9 +206,10 @@ class CommandHandlers:
         }
 
     async def cancel(self, _: NoPayload) -> Data:
+        job = self.runner.job
         if not self.runner.cancel():
-            raise CommandConflict("no warmup is running")
-        return {"cancelling": True}
+            raise CommandConflict(NOTHING_RUNS)
+        return {"cancelling": True, "job": job}
 
     async def status(self, _: NoPayload) -> Data:
         stats = await self.warmup.store.load_stats(self.ctx.exchange_id)
@@ -204,6 +217,7 @@ class CommandHandlers:
         return {
             "exchangeId": self.ctx.exchange_id,
             "running": self.runner.running,
+            "job": self.runner.job,
             "paused": self.runner.paused,
             "symbols": await self.ctx.symbols.all(),
             "timeframes": [tf.value for tf in self.ctx.timeframes],
@@ -211,49 +225,39 @@ class CommandHandlers:
             "schedule": schedule.to_dict() if schedule else None,
         }
 
-    async def force_backfill(self, p: ForceBackfillPayload) -> Data:
+    async def force_backfill(self, p: ForceBackfillPayload) -> Result:
         symbol = await self._known_or_refuse(p.symbol)
         timeframes = p.timeframes or self.ctx.timeframes
-        backfill = await self._backfill([symbol], timeframes)
-        return {
-            "backfilled": backfill["outcome"] == "complete",
-            "symbol": symbol,
-            "timeframes": [tf.value for tf in timeframes],
-            "timestamp": self._now(),
-            "backfill": backfill,
-        }
+        job = await self._start_backfill([symbol], timeframes)
+        return self._accepted(job, {"symbol": symbol, "timeframes": [tf.value for tf in timeframes]})
 
-    async def add_symbol(self, p: SymbolPayload) -> Data:
+    async def add_symbol(self, p: SymbolPayload) -> Result:
         symbol = await self._known_or_refuse(p.symbol)
-        if not await self.ctx.symbols.add([symbol]):
+        if await self.ctx.symbols.contains(symbol):
             return {"status": "already_exists", "symbol": symbol, "message": f"{symbol} is already monitored"}
-        backfill = await self._backfill([symbol])
-        return {
-            "added": True,
-            "symbol": symbol,
-            "totalSymbols": len(await self.ctx.symbols.all()),
-            "backfilled": backfill["outcome"] == "complete",
-            "timestamp": self._now(),
-            "backfill": backfill,
-        }
+        job = await self._start_backfill([symbol], self.ctx.timeframes)  # refused: nothing added
+        await self.ctx.symbols.add([symbol])
+        return self._accepted(job, {"added": True, "symbol": symbol, "totalSymbols": len(await self.ctx.symbols.all())})
 
-    async def bulk_add_symbols(self, p: BulkSymbolsPayload) -> Data:
+    async def bulk_add_symbols(self, p: BulkSymbolsPayload) -> Result:
         """`added`/`skipped` are counts, as the original's; the lists are beside them."""
         known, unknown = await self.ctx.catalog.split(p.symbols)
         if not known:
             raise CommandError(f"unknown symbols on exchange {self.ctx.exchange_id}: {', '.join(unknown)}")
+        job = await self._start_backfill(known, self.ctx.timeframes)
         added = await self.ctx.symbols.add(known)
         monitored = [s for s in known if s not in added]
-        return {
-            "added": len(added),
-            "skipped": len(unknown) + len(monitored),
-            "symbols": added,
-            "totalSymbols": len(await self.ctx.symbols.all()),
-            "timestamp": self._now(),
-            "unknown": unknown,
-            "alreadyMonitored": monitored,
-            "backfill": await self._backfill(known),
-        }
+        return self._accepted(
+            job,
+            {
+                "added": len(added),
+                "skipped": len(unknown) + len(monitored),
+                "symbols": added,
+                "totalSymbols": len(await self.ctx.symbols.all()),
+                "unknown": unknown,
+                "alreadyMonitored": monitored,
+            },
+        )
 
     async def remove_symbol(self, p: SymbolPayload) -> Data:
         """Deletes what the original deletes (candles, ticker, indicators of the symbol) under the
@@ -289,7 +293,8 @@ class CommandHandlers:
         try:
             return await self.warmup.clear_cache(self.ctx.exchange_id, symbol, timeframe)
         except WarmupAlreadyRunning:  # in any process: it would write into what is cleared, from a stale scan
-            raise CommandConflict("a warmup is running; cancel it (or wait) before clearing the cache") from None
+            job = self.runner.job or "warmup"  # another process's: a `livermore warmup` (only the instance backfills)
+            raise CommandConflict(f"a {job} is running; cancel it (or wait) before clearing the cache") from None
 
     async def _known_or_refuse(self, symbol: str) -> str:
         """The symbol in the exchange's own spelling (`BTC-USDT` -> `BTCUSDT` on Binance), or refused."""
@@ -298,14 +303,40 @@ class CommandHandlers:
             raise CommandError(f"unknown symbol on exchange {self.ctx.exchange_id}: {symbol}")
         return known[0]
 
-    async def _backfill(self, symbols: list[str], timeframes: Sequence[Timeframe] | None = None) -> Data:
-        stats = await self.warmup.backfill(self.ctx.exchange_id, symbols, timeframes or self.ctx.timeframes)
-        return stats.to_dict()
+    async def _start_backfill(self, symbols: list[str], timeframes: Sequence[Timeframe]) -> asyncio.Task[WarmupStats]:
+        """The backfill as the exchange's job, or refused naming the job that runs (here or elsewhere)."""
+        try:
+            return await self.runner.backfill(symbols, timeframes)
+        except WarmupAlreadyRunning as e:
+            raise CommandConflict(str(e)) from None
+
+    def _accepted(self, job: asyncio.Task[WarmupStats], data: Data) -> Accepted:
+        """`data` now, marked `backfilling` (the admin API's 202); the reply once the backfill ended."""
+        done = asyncio.create_task(self._backfilled(job, data))
+        done.add_done_callback(_retrieve)
+        return Accepted({**data, "timestamp": self._now(), "backfilling": True}, done)
+
+    async def _backfilled(self, job: asyncio.Task[WarmupStats], data: Data) -> Data:
+        """The original's reply: `backfilled` only when every pair was fetched; the stats in
+        `backfill` say what else happened (`outcome` cancelled, failed...)."""
+        try:
+            stats = await asyncio.shield(job)  # a listener going away does not end the job; stop/cancel does
+        except WarmupAlreadyRunning as e:  # another process took the lease since the runner looked
+            raise CommandConflict(str(e)) from None
+        backfill = stats.to_dict()
+        return {**data, "backfilled": stats.outcome == "complete", "timestamp": self._now(), "backfill": backfill}
 
 
 def iso_utc(ms: int) -> str:
     """`2026-02-01T12:00:00.000Z`, as JavaScript's `toISOString()` writes it."""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _retrieve(done: asyncio.Task[Data]) -> None:
+    """Nobody awaits a backfill accepted over HTTP: its failure is the runner's to log, not
+    asyncio's "exception was never retrieved"."""
+    if not done.cancelled():
+        done.exception()
 
 
 def _kinds(cleared: Cleared) -> Data:

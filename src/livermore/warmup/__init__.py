@@ -10,7 +10,7 @@ the admin app or Settings.
     drain      Drain: the one executor of schedule entries
     queue      where the drain takes entries from (a Redis Stream, or a list)
     execute    WarmupService: plan, run, backfill, clear
-    runner     WarmupRunner: one background run per exchange in this process
+    runner     WarmupRunner: the exchange's one background job (warmup or backfill) in this process
     lock       LeaseLock: one run per exchange across processes
     symbols    MonitoredSymbols, SymbolCatalog
 """

@@ -136,7 +136,7 @@ class WarmupService:
                 yield lease
         except LockHeldError as e:
             raise WarmupAlreadyRunning(
-                f"a warmup of exchange {exchange_id} is already running ({e.holder.describe()})"
+                f"a warmup or backfill of exchange {exchange_id} is already running ({e.holder.describe()})"
             ) from None
 
     async def scan(
@@ -189,12 +189,31 @@ class WarmupService:
             return await run.execute(list(timeframes or SCAN_TIMEFRAME_ORDER))
 
     async def backfill(
-        self, exchange_id: int, symbols: Sequence[str], timeframes: Sequence[Timeframe] = SCAN_TIMEFRAME_ORDER
+        self,
+        exchange_id: int,
+        symbols: Sequence[str],
+        timeframes: Sequence[Timeframe] = SCAN_TIMEFRAME_ORDER,
+        *,
+        stop: StopRequest | None = None,
     ) -> WarmupStats:
         """The original's brute force for ad-hoc operations (force-backfill, add-symbol): the newest
         `target` candles of every pair, whatever the cache holds, through the same drain and rate
-        limiter as a warmup. Takes no lease and writes no stats: it may run beside a warmup. Unknown
-        symbols are failures without a request."""
+        limiter as a warmup. Holds the warmup lease, refused (WarmupAlreadyRunning) while any process
+        holds it: a warmup would write from a scan older than these pages, and a clear meanwhile
+        would be refilled. `stop` ends it within one request, the outcome saying why. Writes no
+        stats: those (and the instance that follows them) stay the last warmup's. Unknown symbols
+        are failures without a request."""
+        async with self._lease(exchange_id, wait=False) as lease:
+            return await self._backfill(exchange_id, symbols, timeframes, stop or StopRequest(), lease.lost)
+
+    async def _backfill(
+        self,
+        exchange_id: int,
+        symbols: Sequence[str],
+        timeframes: Sequence[Timeframe],
+        stop: StopRequest,
+        lost: asyncio.Event,
+    ) -> WarmupStats:
         started = time.monotonic()
         wanted, unknown = await self.catalog.split(symbols)
         schedule = self.builder.full_refresh(exchange_id, await self.scan(exchange_id, wanted, timeframes))
@@ -210,9 +229,18 @@ class WarmupService:
             policy=self.policy,
         )
         self.record_unknown(stats, unknown, timeframes)
-        drain = Drain(self.fetcher(exchange_id), stats, max_in_flight=self.max_in_flight)
+        outage = RedisOutage(self.redis.ping, limit_s=self.redis_outage_limit_s)
+        drain = Drain(
+            self.fetcher(exchange_id),
+            stats,
+            max_in_flight=self.max_in_flight,
+            halt_on=(stop.requested, lost, outage.gave_up),
+            outage=outage,
+        )
         await drain.run(EntryList(schedule.entries), schedule.needs_fetching)
-        stats.end(*(("banned", str(drain.banned)) if drain.banned else _counted_outcome(stats)))
+        await outage.close()
+        left = f"{stats.total_pairs - stats.done_pairs} pairs not backfilled"
+        stats.end(*(_early_stop(drain, stop, lost, outage, left) or _counted_outcome(stats)))
         stats.updated_at = self.clock()
         stats.duration_ms = round((time.monotonic() - started) * 1000)
         stats.progress(now, stats.updated_at)
@@ -258,6 +286,22 @@ def _counted_outcome(stats: WarmupStats) -> tuple[Outcome, str | None]:
     if stats.failed_pairs:
         return "failed", f"{stats.failed_pairs} of {stats.total_pairs} pairs failed; the next run retries them"
     return "complete", None
+
+
+def _early_stop(
+    drain: Drain, stop: StopRequest, lost: asyncio.Event, outage: RedisOutage, left: str
+) -> tuple[Outcome, str] | None:
+    """Why a drain stopped before its queue was empty, if it did (the first reason that holds), with
+    `left` saying what remains: a ban, Redis away past its limit, a lost lease, a stop request."""
+    if drain.banned is not None:
+        return "banned", f"stopped: {drain.banned}; {left}"
+    if outage.gave_up.is_set():
+        return "interrupted", f"Redis was unreachable for over {outage.limit_s:.0f} s; {left}"
+    if lost.is_set():
+        return "interrupted", f"the lease was lost (Redis restarted?); {left}"
+    if stop.outcome is not None:
+        return stop.outcome, f"{stop.message}; {left}"
+    return None
 
 
 class _Run:
@@ -376,15 +420,7 @@ class _Run:
     def _stopped(self) -> tuple[Outcome, str] | None:
         """Why the drain stopped before the queue was empty, if it did."""
         left = f"{self.stats.total_pairs - self.stats.done_pairs} pairs left for the next run"
-        if self.drain.banned is not None:
-            return "banned", f"stopped: {self.drain.banned}; {left}"
-        if self.outage.gave_up.is_set():
-            return "interrupted", f"Redis was unreachable for over {self.outage.limit_s:.0f} s; {left}"
-        if self.lost.is_set():
-            return "interrupted", f"the lease was lost (Redis restarted?); {left}"
-        if self.stop.outcome is not None:
-            return self.stop.outcome, f"{self.stop.message}; {left}"
-        return None
+        return _early_stop(self.drain, self.stop, self.lost, self.outage, left)
 
     def _finish(self, outcome: Outcome, message: str | None) -> None:
         self.stats.end(outcome, message)

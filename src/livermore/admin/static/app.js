@@ -6,6 +6,7 @@ const TOKEN_KEY = "livermore.adminToken";
 const state = { info: null, status: null, poll: null };
 const RUNNING = new Set(["scanning", "fetching", "touching_up"]);
 const POLL_MS = 2000;  // meter and schedule while a run goes
+const JOB_POLL_MS = 500;  // whether an accepted backfill still runs
 
 // ---- formatting -------------------------------------------------------------------------------
 const fmtInt = (n) => (n == null ? "–" : Number(n).toLocaleString("en-US"));
@@ -341,9 +342,25 @@ async function forceBackfill() {
   if (tfs.length) body.timeframes = tfs;
   const done = await command("POST", "/backfill", body);
   if (!done) return;
+  const asked = Array.isArray(done.timeframes) ? done.timeframes.join(" ") : "";
   const what = done.backfill ? describeBackfill(done.backfill)
-    : `backfilled ${Array.isArray(done.timeframes) ? done.timeframes.join(" ") : ""}`.trim();
+    : `${done.backfilling ? "backfilling" : "backfilled"} ${asked}`.trim();
   toast(`${done.symbol || body.symbol}: ${what}`, "ok");
+  refreshMeter();
+  if (done.backfilling) afterBackfill();
+}
+
+// An accepted backfill runs in the background (no stats of its own): while the server says a job
+// runs, the buttons that would start another one are off; the meter is read again at its end.
+async function afterBackfill() {
+  const buttons = [$("btn-backfill"), $("btn-add")];
+  for (const b of buttons) b.disabled = true;
+  let info;
+  do {
+    await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
+    info = await getJSON("/api/info");
+  } while (info && info.running);  // a server gone away: the next click says so
+  for (const b of buttons) b.disabled = false;
   refreshMeter();
 }
 
@@ -354,6 +371,7 @@ function describeAdded(done) {
   if (typeof done.skipped === "number" && done.skipped) parts.push(`${fmtInt(done.skipped)} skipped`);
   if (Array.isArray(done.unknown) && done.unknown.length) parts.push(`unknown: ${done.unknown.join(", ")}`);
   if (done.backfill) parts.push(describeBackfill(done.backfill));
+  else if (done.backfilling) parts.push("backfilling");
   if (typeof done.totalSymbols === "number") parts.push(`${plural(done.totalSymbols, "symbol")} monitored`);
   return parts.join(" · ") || "Symbols added";
 }
@@ -364,6 +382,7 @@ async function addSymbols() {
   if (!done) return;
   toast(describeAdded(done), "ok");
   refreshMeter(); refreshInfo();
+  if (done.backfilling) afterBackfill();
 }
 
 async function main() {
