@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     )
     coinbase_rate_per_s: float = Field(10.0, gt=0)
     lock_ttl_s: float = Field(30.0, gt=0, description="a killed warmup's lease frees itself after this")
+    reclaim_idle_s: float = Field(
+        60.0, gt=0, description="an entry a worker claimed and left unacknowledged this long is taken over"
+    )
+    drain_locally: bool = Field(
+        True, description="False: serve/warmup scan and schedule, `livermore worker` processes fetch"
+    )
     redis_outage_limit_s: float = Field(
         20.0, gt=0, description="a warmup whose Redis is away waits this long for it, then ends interrupted"
     )

@@ -90,6 +90,12 @@ def warmup_queue_key(exchange_id: int) -> str:
 WARMUP_QUEUE_GROUP = "warmup"
 
 
+def warmup_workers_key(exchange_id: int) -> str:
+    """Hash: `livermore worker` name -> JSON of its share of the current run (WorkerTally), which
+    the scheduling process adds into the run's stats."""
+    return f"exchange:{exchange_id}:warm-up-schedule:workers"
+
+
 def candle_ledger_key(exchange_id: int) -> str:
     """Hash: candle key -> JSON of what the exchange has confirmed about that key (the coverage
     ledger), written by the same script call as each page of candles: `answeredTo` (the newest

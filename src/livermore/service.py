@@ -104,6 +104,8 @@ def warmup_for(
         stats_interval_s=settings.stats_interval_s,
         touch_up_passes=settings.touch_up_passes,
         redis_outage_limit_s=settings.redis_outage_limit_s,
+        reclaim_idle_s=settings.reclaim_idle_s,
+        drain_locally=settings.drain_locally,
         materialise_synthetic=settings.materialise_synthetic,
         policy=policy,
     )

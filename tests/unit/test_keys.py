@@ -26,6 +26,7 @@ def test_our_names() -> None:
     assert keys.warmup_lock_key(2) == "exchange:2:warm-up-schedule:lock"
     assert keys.warmup_queue_key(2) == "exchange:2:warm-up-schedule:queue"
     assert keys.WARMUP_QUEUE_GROUP == "warmup"
+    assert keys.warmup_workers_key(2) == "exchange:2:warm-up-schedule:workers"
     assert keys.candle_ledger_key(2) == "exchange:2:candle-ledger"
 
 
@@ -47,6 +48,7 @@ def test_every_name_in_the_module_is_pinned_above() -> None:
         "warmup_lock_key",
         "warmup_queue_key",
         "WARMUP_QUEUE_GROUP",
+        "warmup_workers_key",
         "candle_ledger_key",
     }
     defined = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from livermore.warmup.stats import Failure, Outcome, WarmupStats
+from livermore.warmup.stats import Failure, Outcome, WarmupStats, WorkerTally
 
 
 def stats(total: int = 0, completed: int = 0, failed: int = 0, skipped: int = 0) -> WarmupStats:
@@ -112,5 +112,22 @@ def test_json_field_order() -> None:
         "policy",
         "outcome",
         "message",
+        "workers",
     ]
     assert (doc["status"], doc["etaMs"], doc["failures"], doc["outcome"]) == ("fetching", None, [], None)
+
+
+def test_a_run_with_workers_adds_their_shares_and_failures_and_lists_each() -> None:
+    local = stats(total=10, completed=3)
+    local.candles_written, local.rest_calls = 300, 3
+    pass_ = stats(total=0, completed=4)
+    pass_.candles_written, pass_.rest_calls, pass_.weight_used = 400, 5, 10
+    pass_.record_failure("ETH-USD", "1h", TimeoutError())
+    tally = WorkerTally(run=1).add(pass_).add(stats(total=0, completed=1))
+    assert (tally.completed_pairs, tally.failed_pairs, tally.rest_calls, len(tally.failures)) == (5, 1, 5, 1)
+    whole = local.with_workers({"host-b:42": tally})
+    assert (whole.completed_pairs, whole.failed_pairs, whole.done_pairs) == (8, 1, 9)
+    assert (whole.candles_written, whole.rest_calls, whole.weight_used) == (700, 8, 10)
+    assert whole.failures == [Failure(symbol="ETH-USD", timeframe="1h", error="TimeoutError")]
+    assert whole.workers["host-b:42"].completed_pairs == 5
+    assert (local.completed_pairs, local.workers) == (3, {})  # the run's own counts are untouched

@@ -8,6 +8,7 @@ all through the one `Drain`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -32,11 +33,12 @@ from livermore.warmup.outage import RedisOutage
 from livermore.warmup.queue import EntryList, EntryQueue
 from livermore.warmup.scan import CandleStatusResult, CandleStatusScanner
 from livermore.warmup.schedule import WarmupSchedule, WarmupScheduleBuilder
-from livermore.warmup.stats import Outcome, WarmupStats
+from livermore.warmup.stats import Outcome, WarmupStats, WorkerTally
 from livermore.warmup.store import StatsPublisher, WarmupStore
 from livermore.warmup.symbols import SymbolCatalog
 
 log = logging.getLogger(__name__)
+SETTLE_POLL_S = 0.25  # how often a run whose entries other workers hold looks whether they are done
 
 ProgressSink = Callable[[WarmupStats], None]
 
@@ -82,6 +84,8 @@ class WarmupService:
     :param touch_up_passes: scans after the drain for pairs that aged while it ran (the original's touch-up).
     :param redis_outage_limit_s: a run whose Redis is away waits this long for it (RedisOutage),
         then ends `interrupted`.
+    :param reclaim_idle_s: an entry a worker claimed and left unacknowledged this long is taken over.
+    :param drain_locally: False: this process scans and schedules, `livermore worker` processes fetch.
     """
 
     redis: Redis
@@ -95,6 +99,8 @@ class WarmupService:
     stats_interval_s: float
     touch_up_passes: int
     redis_outage_limit_s: float
+    reclaim_idle_s: float
+    drain_locally: bool = True
     materialise_synthetic: bool = False
     policy: WarmupPolicy = "smart"
     store: WarmupStore = field(init=False)
@@ -335,7 +341,10 @@ class _Run:
             policy=service.policy,
         )
         self.publisher = StatsPublisher(service.store, interval_s=service.stats_interval_s)
-        self.queue = EntryQueue(service.redis, exchange_id, consumer=uuid.uuid4().hex)
+        self.queue = EntryQueue(
+            service.redis, exchange_id, consumer=uuid.uuid4().hex, reclaim_idle_s=service.reclaim_idle_s
+        )
+        self.remote: dict[str, WorkerTally] = {}  # `livermore worker` processes' shares of this run
         self.fetch_started = now
         self.known: list[str] = []
         self.outage = RedisOutage(service.redis.ping, limit_s=service.redis_outage_limit_s)
@@ -356,9 +365,9 @@ class _Run:
         try:
             await self._publish(force=True)
             schedule = await self._plan(timeframes)
-            await self.drain.run(self.queue, schedule.needs_fetching)
+            await self._drain_everywhere(schedule.needs_fetching)
             await self._touch_up(timeframes)
-            outcome = self._stopped() or _counted_outcome(self.stats)
+            outcome = self._stopped() or _counted_outcome(self.report)
         except ExchangeBannedError as e:
             outcome = "banned", f"{e}; nothing was fetched"
         except ExchangeError as e:  # the symbol list could not be had: nothing else can be either
@@ -370,13 +379,45 @@ class _Run:
             outcome = "failed", f"{type(e).__name__}: {e}"
         self._finish(*outcome)
         await self.outage.close()
+        if outcome[0] != "complete":  # workers elsewhere stop finding its entries
+            with contextlib.suppress(RedisError, OSError):
+                await self.queue.drop()
         await self._publish(force=True)  # best effort: unwritten, `fetching` with no live lease reads as interrupted
-        return self.stats
+        return self.report
+
+    @property
+    def report(self) -> WarmupStats:
+        """The run as a whole: this process's counts plus those of any `livermore worker`."""
+        if not self.remote:
+            return self.stats
+        merged = self.stats.with_workers(self.remote)
+        merged.progress(self.fetch_started, self.stats.updated_at)
+        return merged
+
+    async def _drain_everywhere(self, entries: int) -> None:
+        """Fetch the queue's entries here (unless this process only schedules) beside any `livermore
+        worker`, then wait until every entry is acknowledged by whoever claimed it; entries a dead
+        worker left idle are taken over here (or by another worker)."""
+        waiting = False
+        while True:
+            if self.s.drain_locally:
+                await self.drain.run(self.queue, entries)
+            if self.drain.stopped():
+                return
+            progress = await self.outage.retry(self.queue.progress)
+            if progress is None or progress.settled:
+                return
+            if not waiting:
+                waiting = True
+                log.info("waiting for workers: %d entries unread, %d in flight", progress.unread, progress.pending)
+            await self._publish()
+            await asyncio.sleep(SETTLE_POLL_S)
+            entries = progress.unread + progress.pending
 
     async def _plan(self, timeframes: list[Timeframe]) -> WarmupSchedule:
         plan = await self.s.plan(self.exchange_id, self.symbols, timeframes)
         schedule, self.known = plan.schedule, plan.symbols
-        await self.queue.reset(schedule.entries)
+        await self.queue.reset(schedule.entries, run=self.stats.started_at)
         self.stats.total_pairs = schedule.needs_fetching
         self.stats.skipped_pairs = schedule.sufficient_pairs
         self.s.record_unknown(self.stats, plan.unknown, timeframes)
@@ -391,7 +432,7 @@ class _Run:
         in this run are not tried again here: the next run does that. A pair still insufficient
         after the last pass was fetched and is not whole (a feed that stopped, an outage): it is a
         failure, so the run cannot say `complete` about a cache that is not."""
-        failed = {(f.symbol, f.timeframe) for f in self.stats.failures}
+        failed = {(f.symbol, f.timeframe) for f in self.report.failures}
         for attempt in range(self.s.touch_up_passes + 1):
             if self.drain.stopped() or not self.s.touch_up_passes:
                 return
@@ -406,9 +447,9 @@ class _Run:
             self.stats.status = "touching_up"
             self.stats.touch_up_pairs += len(entries)
             self.stats.total_pairs += len(entries)
-            await self.queue.reset(entries)
+            await self.queue.reset(entries, run=self.stats.started_at)
             await self._publish(force=True)
-            await self.drain.run(self.queue, len(entries))
+            await self._drain_everywhere(len(entries))
 
     def _still_insufficient(self, results: list[CandleStatusResult]) -> None:
         """Fetched (in the drain or a touch-up pass), yet not sufficient: counted failed, not done."""
@@ -419,7 +460,7 @@ class _Run:
 
     def _stopped(self) -> tuple[Outcome, str] | None:
         """Why the drain stopped before the queue was empty, if it did."""
-        left = f"{self.stats.total_pairs - self.stats.done_pairs} pairs left for the next run"
+        left = f"{self.stats.total_pairs - self.report.done_pairs} pairs left for the next run"
         return _early_stop(self.drain, self.stop, self.lost, self.outage, left)
 
     def _finish(self, outcome: Outcome, message: str | None) -> None:
@@ -440,6 +481,10 @@ class _Run:
 
     async def _publish(self, force: bool = False) -> None:
         self._refresh()
-        await self.publisher.publish(self.stats, force=force)
+        if self.publisher.due(force=force):
+            with contextlib.suppress(RedisError, OSError):  # best effort, as the stats themselves
+                self.remote = await self.s.store.load_tallies(self.exchange_id, self.stats.started_at)
+        report = self.report
+        await self.publisher.publish(report, force=force)
         if self.on_progress is not None:
-            self.on_progress(self.stats)
+            self.on_progress(report)

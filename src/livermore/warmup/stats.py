@@ -27,6 +27,30 @@ class Failure(CamelModel):
     error: str
 
 
+class WorkerShare(CamelModel):
+    """One `livermore worker`'s share of a run, as the run's stats show it per worker."""
+
+    completed_pairs: int = 0
+    failed_pairs: int = 0
+    candles_written: int = 0
+    rest_calls: int = 0
+    weight_used: int = 0
+    throttled: int = 0
+
+
+class WorkerTally(WorkerShare):
+    """What a worker reports of a run (`run`: the run's startedAt) in the workers hash: its share
+    and its failures, which the run's stats take in."""
+
+    run: int
+    failures: list[Failure] = Field(default_factory=list)
+
+    def add(self, stats: WarmupStats) -> WorkerTally:
+        """This tally with one more pass of the worker's drain counted in."""
+        counted = {name: getattr(self, name) + getattr(stats, name) for name in WorkerShare.model_fields}
+        return self.model_copy(update={**counted, "failures": [*self.failures, *stats.failures]})
+
+
 class WarmupStats(CamelModel):
     """The original's fields, then ours (`restCalls` .. `message`)."""
 
@@ -56,6 +80,7 @@ class WarmupStats(CamelModel):
     policy: str = "smart"
     outcome: Outcome | None = None
     message: str | None = None
+    workers: dict[str, WorkerShare] = Field(default_factory=dict)  # `livermore worker` processes' shares
 
     @property
     def running(self) -> bool:
@@ -76,6 +101,17 @@ class WarmupStats(CamelModel):
     @property
     def done_pairs(self) -> int:
         return self.completed_pairs + self.failed_pairs
+
+    def with_workers(self, tallies: dict[str, WorkerTally]) -> WarmupStats:
+        """The run as a whole: this process's counts plus the workers' (their failures included),
+        each worker's share listed."""
+        merged = self.model_copy(deep=True)
+        for name, tally in tallies.items():
+            for field in WorkerShare.model_fields:
+                setattr(merged, field, getattr(merged, field) + getattr(tally, field))
+            merged.failures.extend(tally.failures)
+            merged.workers[name] = WorkerShare.model_validate(tally.model_dump(include=set(WorkerShare.model_fields)))
+        return merged
 
     def record_failure(self, symbol: str, timeframe: str, error: BaseException) -> None:
         self.failed_pairs += 1

@@ -15,10 +15,16 @@ from typing import cast
 import orjson
 from redis.asyncio import Redis
 
-from livermore.keys import warmup_events_channel, warmup_lock_key, warmup_schedule_key, warmup_stats_key
+from livermore.keys import (
+    warmup_events_channel,
+    warmup_lock_key,
+    warmup_schedule_key,
+    warmup_stats_key,
+    warmup_workers_key,
+)
 from livermore.warmup.lock import LeaseHolder
 from livermore.warmup.schedule import WarmupSchedule
-from livermore.warmup.stats import RUNNING, WarmupStats
+from livermore.warmup.stats import RUNNING, WarmupStats, WorkerTally
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,15 @@ class WarmupStore:
     async def load_schedule(self, exchange_id: int) -> WarmupSchedule | None:
         raw = await self.redis.get(warmup_schedule_key(exchange_id))
         return WarmupSchedule.model_validate_json(raw) if raw else None
+
+    async def save_tally(self, exchange_id: int, worker: str, tally: WorkerTally) -> None:
+        await self.redis.hset(warmup_workers_key(exchange_id), worker, tally.to_json())
+
+    async def load_tallies(self, exchange_id: int, run: int) -> dict[str, WorkerTally]:
+        """The workers' shares of `run` (their tallies of earlier runs are history)."""
+        raw = cast(dict[bytes, bytes], await self.redis.hgetall(warmup_workers_key(exchange_id)))
+        tallies = {name.decode(): WorkerTally.model_validate_json(doc) for name, doc in raw.items()}
+        return {name: tally for name, tally in tallies.items() if tally.run == run}
 
     async def load_stats(self, exchange_id: int) -> WarmupStats | None:
         """The current or last run's stats, or None before any run; a run that says it runs while
@@ -106,11 +121,14 @@ class StatsPublisher:
         self.interval_s = interval_s
         self._last = 0.0
 
+    def due(self, *, force: bool = False) -> bool:
+        """Whether `publish` would write now (so a caller can skip gathering what it would not)."""
+        return force or time.monotonic() - self._last >= self.interval_s
+
     async def publish(self, stats: WarmupStats, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < self.interval_s:
+        if not self.due(force=force):
             return
-        self._last = now
+        self._last = time.monotonic()
         try:
             await self.store.publish_stats(stats)
         except Exception as e:
