@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -35,6 +36,7 @@ from livermore.warmup.drain import WarmupPolicy
 from livermore.warmup.instance import InstanceIdentity, InstancePresence
 from livermore.warmup.runner import WarmupRunner
 from livermore.warmup.symbols import MonitoredSymbols, SymbolCatalog, normalize_symbol
+from livermore.warmup.worker import QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +157,20 @@ async def presence_while_warming(
         yield presence
     finally:
         await presence.__aexit__(None, None, None)
+
+
+async def work(
+    settings: Settings, adapter: ExchangeAdapter, stop: asyncio.Event, announce: Callable[[str], None]
+) -> QueueWorker:
+    """Run `livermore worker` until `stop` is set: fetch the entries of whatever warmup of the
+    exchange runs, beside the process that scheduled it. Returns the worker (its passes, its tally)."""
+    async with redis_client(settings.redis_url) as redis:
+        await redis.ping()
+        name = f"{socket.gethostname()}:{os.getpid()}"
+        worker = QueueWorker(warmup_for(redis, adapter, settings), adapter.exchange_id, name)
+        announce(f"worker {name}: {adapter.name} (exchange {adapter.exchange_id}), waiting for a warmup's entries")
+        await worker.run(stop)
+        return worker
 
 
 @dataclass(frozen=True)

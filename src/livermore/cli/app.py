@@ -14,13 +14,14 @@ from livermore.cli.options import EXIT_ERROR, EXIT_SIGINT, err
 from livermore.cli.send import send
 from livermore.cli.serve import serve
 from livermore.cli.simulator import simulator
+from livermore.cli.worker import worker
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="Keep a Redis cache of exchange OHLCV candles complete and fresh: scan, schedule, warm up, serve.",
 )
-for command in (scan, schedule, warmup, status, demo, simulator, serve, send):
+for command in (scan, schedule, warmup, status, demo, simulator, serve, worker, send):
     app.command()(command)
 
 

@@ -15,6 +15,7 @@ from livermore.cli.options import (
     DEFAULT_TFS,
     OUTCOME_EXIT,
     BaseUrl,
+    DrainHere,
     Exchange,
     ExchangeId,
     Json,
@@ -178,12 +179,14 @@ def warmup(
     policy: Annotated[str, typer.Option(help="smart (rate-limit driven) or seed (batches of 5, 1 s pause)")] = "smart",
     exchange_id: ExchangeId = None,
     json: Annotated[bool, typer.Option("--json", help="print the run's final stats as JSON on stdout")] = False,
+    drain: DrainHere = True,
 ) -> None:
-    """Scan, schedule and fetch only what is missing, at the exchange's rate limit."""
+    """Scan, schedule and fetch only what is missing, at the exchange's rate limit (with any
+    `livermore worker` processes of the exchange)."""
     exchange_id_for(exchange, exchange_id)  # an unknown exchange fails here, before anything runs
     if policy not in ("smart", "seed"):
         raise fail(f"unknown policy {policy!r} (smart, seed)")
-    settings, tfs = settings_for(redis_url), parse_timeframes(timeframes)
+    settings, tfs = settings_for(redis_url, drain_locally=drain), parse_timeframes(timeframes)
 
     async def main() -> WarmupStats:
         adapter = adapter_for(settings, exchange, base_url=base_url, exchange_id=exchange_id)

@@ -37,6 +37,13 @@ Symbols = Annotated[str, typer.Option(help="comma-separated symbols, e.g. BTC-US
 Timeframes = Annotated[str, typer.Option(help="comma-separated timeframes")]
 Json = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 Sub = Annotated[str | None, typer.Option(help="control channel suffix (default: LIVERMORE_COMMAND_SUB or 'default')")]
+DrainHere = Annotated[
+    bool,
+    typer.Option(
+        "--drain/--no-drain",
+        help="fetch here too; --no-drain: only scan and schedule, `livermore worker` processes fetch",
+    ),
+]
 DEFAULT_EXCHANGE = "binance"
 DEFAULT_TFS = ",".join(tf.value for tf in SCAN_TIMEFRAME_ORDER)
 

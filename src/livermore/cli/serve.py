@@ -14,6 +14,7 @@ from livermore.cli.options import (
     DEFAULT_EXCHANGE,
     DEFAULT_TFS,
     BaseUrl,
+    DrainHere,
     Exchange,
     ExchangeId,
     RedisUrl,
@@ -49,13 +50,14 @@ def serve(
     quote: Annotated[str, typer.Option(help="quote currency for --top")] = "USDT",
     timeframes: Annotated[str, typer.Option(help="timeframes to keep warm")] = DEFAULT_TFS,
     sub: Sub = None,
+    drain: DrainHere = True,
 ) -> None:
     """Serve one exchange: control channel + admin web app, until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per REST call drowns the service's own
     tfs = parse_timeframes(timeframes)
     exchange_id_for(exchange, exchange_id)  # an unknown exchange fails here, before anything runs
-    settings = settings_for(redis_url, command_sub=sub, admin_host=host, admin_port=port)
+    settings = settings_for(redis_url, command_sub=sub, admin_host=host, admin_port=port, drain_locally=drain)
     _check_port(settings.admin_host, settings.admin_port)
     options = ServeOptions(
         timeframes=tfs,

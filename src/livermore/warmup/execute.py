@@ -472,10 +472,7 @@ class _Run:
     def _refresh(self) -> None:
         """Bring the REST counters, percent and ETA up to date."""
         now = self.s.clock()
-        m = self.s.adapter.metrics.as_dict()
-        d = {k: m[k] - self.metrics_at_start[k] for k in m}
-        self.stats.rest_calls, self.stats.weight_used = d["requests"], d["weight_used"]
-        self.stats.retries, self.stats.throttled, self.stats.banned = d["retries"], d["throttled"], d["banned"]
+        self.stats.count_requests(self.s.adapter.metrics.as_dict(), self.metrics_at_start)
         self.stats.updated_at = now
         self.stats.progress(self.fetch_started, now)
 

@@ -7,6 +7,7 @@ the metrics and the admin app all read this one typed model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import Field
@@ -112,6 +113,13 @@ class WarmupStats(CamelModel):
             merged.failures.extend(tally.failures)
             merged.workers[name] = WorkerShare.model_validate(tally.model_dump(include=set(WorkerShare.model_fields)))
         return merged
+
+    def count_requests(self, metrics: Mapping[str, int], at_start: Mapping[str, int]) -> None:
+        """Take the adapter's counters (`AdapterMetrics.as_dict()`) less their values `at_start`:
+        what this run sent, whatever else the adapter sent before or beside it."""
+        sent = {name: metrics[name] - at_start[name] for name in metrics}
+        self.rest_calls, self.weight_used = sent["requests"], sent["weight_used"]
+        self.retries, self.throttled, self.banned = sent["retries"], sent["throttled"], sent["banned"]
 
     def record_failure(self, symbol: str, timeframe: str, error: BaseException) -> None:
         self.failed_pairs += 1

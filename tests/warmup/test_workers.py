@@ -1,0 +1,85 @@
+"""Workers on one schedule, over real Redis and the simulator: a run that only schedules is drained
+by QueueWorkers (each with its own adapter), their shares add up in the run's stats, and entries a
+dead worker left pending are taken over."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from redis.asyncio import Redis
+
+from livermore.keys import WARMUP_QUEUE_GROUP, warmup_queue_key
+from livermore.service import adapter_for, warmup_for
+from livermore.warmup.worker import QueueWorker
+from tests.support.warmup_world import SETTINGS, TFS, Env
+from tests.warmup.test_execute import assert_complete_and_true
+
+PAIRS = 4 * len(TFS)
+
+
+@asynccontextmanager
+async def workers(env: Env, names: list[str], **settings: object) -> AsyncIterator[list[QueueWorker]]:
+    """QueueWorkers running until the block ends, each through its own adapter (its own limiter)."""
+    stop = asyncio.Event()
+    async with AsyncExitStack() as stack:
+        started = []
+        for name in names:
+            adapter = adapter_for(SETTINGS, "binance", base_url=env.base_url)
+            stack.push_async_callback(adapter.close)
+            service = warmup_for(env.redis, adapter, SETTINGS.model_copy(update=settings), clock=env.sim.now_ms)
+            started.append(QueueWorker(service, env.adapter.exchange_id, name, poll_s=0.05))
+        tasks = [asyncio.create_task(w.run(stop)) for w in started]
+        try:
+            yield started
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+
+
+def scheduler(env: Env, **settings: object) -> Env:
+    """The run's own process, which only scans and schedules."""
+    update = {"drain_locally": False, **settings}
+    return Env(**{**vars(env), "service": warmup_for(env.redis, env.adapter, SETTINGS.model_copy(update=update))})
+
+
+async def test_a_schedule_only_run_is_drained_by_workers_whose_shares_add_up(binance: Env, redis: Redis) -> None:
+    binance.sim.set_faults(latency_ms=(20, 40))
+    binance.pin()  # no interval closes during the run: no touch-up pass
+    run, before = scheduler(binance), len(binance.sim.log)
+    async with workers(binance, ["w1", "w2"]):
+        stats = await run.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
+    assert (stats.outcome, stats.completed_pairs, stats.failed_pairs) == ("complete", PAIRS, 0)
+    assert sum(r.path.endswith("/klines") for r in binance.sim.log) == PAIRS  # each entry fetched once
+    assert stats.rest_calls == len(binance.sim.log) - before  # every request of the run, whoever sent it
+    assert binance.adapter.metrics.as_dict()["requests"] <= 2  # the scheduler's: symbol lists, no klines
+    assert set(stats.workers) <= {"w1", "w2"} and sum(w.completed_pairs for w in stats.workers.values()) == PAIRS
+    stored = await binance.service.store.load_stats(binance.adapter.exchange_id)
+    assert stored is not None and stored.workers == stats.workers  # what the admin and the original read
+    await assert_complete_and_true(binance)
+
+
+async def test_entries_a_dead_worker_left_pending_are_taken_over(binance: Env, redis: Redis) -> None:
+    """A worker that claimed two entries and died (never acknowledged them): after the idle time the
+    others fetch them, the run completes, and no candle is held twice."""
+    binance.sim.set_faults(latency_ms=(20, 40))
+    binance.pin()
+    run = scheduler(binance, reclaim_idle_s=0.3)
+    key = warmup_queue_key(binance.adapter.exchange_id)
+
+    async def die_holding_two() -> None:
+        while not await redis.exists(key):
+            await asyncio.sleep(0.005)
+        await redis.xreadgroup(WARMUP_QUEUE_GROUP, "dead", {key: ">"}, count=2)
+
+    async with workers(binance, ["w1"], reclaim_idle_s=0.3) as (w1,):
+        dead = asyncio.create_task(die_holding_two())
+        stats = await run.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
+        await dead
+    assert (stats.outcome, stats.completed_pairs) == ("complete", PAIRS)
+    assert w1.queue.reclaimed == 2 and stats.workers["w1"].completed_pairs == PAIRS
+    for candle_key in [k async for k in redis.scan_iter(match="candles:*")]:
+        scores = [s for _, s in await redis.zrange(candle_key, 0, -1, withscores=True)]
+        assert len(scores) == len(set(scores)), candle_key
+    await assert_complete_and_true(binance)
