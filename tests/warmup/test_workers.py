@@ -78,7 +78,7 @@ async def test_entries_a_dead_worker_left_pending_are_taken_over(binance: Env, r
         stats = await run.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
         await dead
     assert (stats.outcome, stats.completed_pairs) == ("complete", PAIRS)
-    assert w1.queue.reclaimed == 2 and stats.workers["w1"].completed_pairs == PAIRS
+    assert (stats.workers["w1"].reclaimed, stats.workers["w1"].completed_pairs) == (2, PAIRS)
     for candle_key in [k async for k in redis.scan_iter(match="candles:*")]:
         scores = [s for _, s in await redis.zrange(candle_key, 0, -1, withscores=True)]
         assert len(scores) == len(set(scores)), candle_key

@@ -28,8 +28,13 @@ class Failure(CamelModel):
     error: str
 
 
+# The counters a worker's share adds into the run's (WarmupStats has the same fields).
+SUMMED = ("completed_pairs", "failed_pairs", "candles_written", "rest_calls", "weight_used", "throttled")
+
+
 class WorkerShare(CamelModel):
-    """One `livermore worker`'s share of a run, as the run's stats show it per worker."""
+    """One `livermore worker`'s share of a run, as the run's stats show it per worker; `reclaimed`:
+    entries it took over from a worker that died holding them."""
 
     completed_pairs: int = 0
     failed_pairs: int = 0
@@ -37,6 +42,7 @@ class WorkerShare(CamelModel):
     rest_calls: int = 0
     weight_used: int = 0
     throttled: int = 0
+    reclaimed: int = 0
 
 
 class WorkerTally(WorkerShare):
@@ -46,10 +52,11 @@ class WorkerTally(WorkerShare):
     run: int
     failures: list[Failure] = Field(default_factory=list)
 
-    def add(self, stats: WarmupStats) -> WorkerTally:
-        """This tally with one more pass of the worker's drain counted in."""
-        counted = {name: getattr(self, name) + getattr(stats, name) for name in WorkerShare.model_fields}
-        return self.model_copy(update={**counted, "failures": [*self.failures, *stats.failures]})
+    def add(self, stats: WarmupStats, reclaimed: int = 0) -> WorkerTally:
+        """This tally with one more pass of the worker's drain (and what it reclaimed) counted in."""
+        counted = {name: getattr(self, name) + getattr(stats, name) for name in SUMMED}
+        failures = [*self.failures, *stats.failures]
+        return self.model_copy(update={**counted, "reclaimed": self.reclaimed + reclaimed, "failures": failures})
 
 
 class WarmupStats(CamelModel):
@@ -108,7 +115,7 @@ class WarmupStats(CamelModel):
         each worker's share listed."""
         merged = self.model_copy(deep=True)
         for name, tally in tallies.items():
-            for field in WorkerShare.model_fields:
+            for field in SUMMED:
                 setattr(merged, field, getattr(merged, field) + getattr(tally, field))
             merged.failures.extend(tally.failures)
             merged.workers[name] = WorkerShare.model_validate(tally.model_dump(include=set(WorkerShare.model_fields)))

@@ -5,7 +5,9 @@ run's stream; it may fetch them too. A worker, on this machine or another, claim
 same consumer group through its own adapter and rate limiter (its own egress IP, or its IP's shared
 budget), writes the pages and acknowledges them, exactly as the run's own drain does: they share
 the Drain, the PairFetcher and the queue. It reports its share of the run (a WorkerTally) in the
-workers hash, which the run adds into its stats. Between runs it waits, looking every `poll_s`.
+workers hash after every batch, which the run adds into its stats. Between runs it waits, looking
+every `poll_s`. (A worker killed between an acknowledgement and that report leaves the entry
+uncounted in its share; the entry's candles are in the cache.)
 
 A worker killed mid-entry leaves that entry pending; after `reclaim_idle_s` another worker (or the
 run's own drain) takes it over. A pass counts into the tally of the run its last claimed entries
@@ -26,7 +28,6 @@ from livermore.warmup.execute import WarmupService
 from livermore.warmup.outage import RedisOutage
 from livermore.warmup.queue import EntryQueue
 from livermore.warmup.stats import WarmupStats, WorkerTally
-from livermore.warmup.store import StatsPublisher
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,16 @@ class QueueWorker:
         stats = WarmupStats(exchange_id=self.exchange_id, mode="worker", started_at=now, updated_at=now)
         outage = RedisOutage(self.s.redis.ping, limit_s=self.s.redis_outage_limit_s)
         metrics_at_start = self.s.adapter.metrics.as_dict()
-        publisher = StatsPublisher(self.s.store, interval_s=self.s.stats_interval_s)
+        reclaimed_at_start = self.queue.reclaimed
 
-        async def report(force: bool = False) -> None:
-            if publisher.due(force=force) and self.queue.run is not None:
-                stats.count_requests(self.s.adapter.metrics.as_dict(), metrics_at_start)
-                await self._save(self._share(stats))
+        def share() -> WorkerTally:
+            stats.count_requests(self.s.adapter.metrics.as_dict(), metrics_at_start)
+            return self._share(stats, self.queue.reclaimed - reclaimed_at_start)
+
+        async def report() -> None:
+            """After every batch (its acknowledgement just sent): the run's stats count what is done."""
+            if self.queue.run is not None:
+                await self._save(share())
 
         drain = Drain(
             self.s.fetcher(self.exchange_id),
@@ -81,16 +86,15 @@ class QueueWorker:
             await outage.close()
         if not stats.done_pairs:
             return False
-        await report(force=True)
-        self.tally, self.passes = self._share(stats), self.passes + 1
+        self.tally, self.passes = share(), self.passes + 1
         log.info("worker %s: %d pairs done for run %s", self.name, stats.done_pairs, self.queue.run)
         return True
 
-    def _share(self, stats: WarmupStats) -> WorkerTally:
+    def _share(self, stats: WarmupStats, reclaimed: int) -> WorkerTally:
         """The run's tally with this pass counted in (a fresh one when the run is new)."""
         run = self.queue.run or 0
         before = self.tally if self.tally is not None and self.tally.run == run else WorkerTally(run=run)
-        return before.add(stats)
+        return before.add(stats, reclaimed)
 
     async def _save(self, tally: WorkerTally) -> None:
         with contextlib.suppress(RedisError, OSError):  # unreported for a moment: reported with the next batch
