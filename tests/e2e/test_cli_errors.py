@@ -60,6 +60,8 @@ CASES: list[tuple[list[str], dict[str, str] | None, int, str]] = [
     (["simulator", "--fault-rate", "2"], None, 1, "--fault-rate: "),
     (["simulator", "--port", "{busy}"], None, 1, "cannot listen on 127.0.0.1:"),
     (["status", "--redis-url", "{dead}"], None, 1, "Redis is unreachable"),
+    (["worker", "--redis-url", "{dead}"], None, 1, "Redis is unreachable"),
+    (["worker", "--exchange", "kraken"], None, 1, "unknown exchange 'kraken'"),
     (["status", "--exchange", "kraken"], None, 1, "unknown exchange 'kraken'"),
     (["scan", "--symbols", "A", "--redis-url", "{dead}"], None, 1, "Redis is unreachable"),
     (["schedule", "--exchange", "kraken", "--symbols", "A"], None, 1, "unknown exchange 'kraken'"),
