@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import cast
 
-from redis.asyncio import Redis
-
+from livermore.connection import RedisClient
 from livermore.keys import WARMUP_QUEUE_GROUP as GROUP
 from livermore.keys import warmup_queue_key
 from livermore.warmup.schedule import WarmupScheduleEntry
@@ -24,7 +23,7 @@ _ReadReply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]
 class EntryQueue:
     """A warmup's schedule entries in Redis; each claimed by one worker, acknowledged when done."""
 
-    def __init__(self, redis: Redis, exchange_id: int, consumer: str):
+    def __init__(self, redis: RedisClient, exchange_id: int, consumer: str):
         self.redis = redis
         self.key = warmup_queue_key(exchange_id)
         self.consumer = consumer
