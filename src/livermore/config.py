@@ -18,7 +18,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LIVERMORE_", extra="ignore")
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="a standalone server, or a Redis Cluster: redis+cluster://host:port (any node; TLS: rediss+)",
+    )
     min_candle_threshold: int = Field(60, ge=1, description="fewer cached candles than this -> fetch")
     default_candle_target: int = Field(100, ge=1, description="how many candles a warmup or backfill fills")
     max_candles: int = Field(1000, ge=1, description="each candle key is trimmed to this many")

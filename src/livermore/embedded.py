@@ -1,4 +1,5 @@
-"""A private redis-server on a free loopback port: for tests (throwaway) and the demo (persistent)."""
+"""A private redis-server on a free loopback port: for tests (throwaway) and the demo (persistent);
+and a private 3-master Redis Cluster of them, for the tests and the bench that must also pass there."""
 
 from __future__ import annotations
 
@@ -25,7 +26,14 @@ class RedisServer:
     Only this process's own server is ever touched: the port is chosen free, the bind is loopback.
     """
 
-    def __init__(self, directory: Path | None = None, *, appendonly: bool = False, port: int | None = None):
+    def __init__(
+        self,
+        directory: Path | None = None,
+        *,
+        appendonly: bool = False,
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ):
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if directory:
             self.directory = Path(directory)
@@ -34,6 +42,7 @@ class RedisServer:
             self.directory = Path(self._tmp.name)
         self.appendonly = appendonly
         self.port = port or free_port()
+        self.extra_args = extra_args
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,6 +72,7 @@ class RedisServer:
             "yes",
             "--logfile",
             "redis.log",
+            *self.extra_args,
         ]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_ready(timeout_s)
@@ -114,3 +124,72 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class RedisClusterServers:
+    """A Redis Cluster of `masters` private redis-servers (no replicas) on free loopback ports, each in
+    its own temp dir with its own cluster config file; `start()` returns once every node says
+    `cluster_state:ok`, so the first command of a test never meets a half-formed cluster.
+
+    `url` names the first node with the `redis+cluster://` scheme, which is how the service is told
+    to use its cluster client (`livermore.service.redis_client`); `nodes` are the servers, for
+    whatever must visit each master (FLUSHALL between tests).
+    """
+
+    def __init__(self, masters: int = 3):
+        self.nodes = [RedisServer(extra_args=_cluster_args()) for _ in range(masters)]
+
+    @property
+    def url(self) -> str:
+        """The first node's address: the client finds the others from it."""
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self, timeout_s: float = 20.0) -> RedisClusterServers:
+        try:
+            for node in self.nodes:
+                node.start()
+            self._create(timeout_s)
+            self._wait_ok(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _create(self, timeout_s: float) -> None:
+        binary = shutil.which("redis-cli")
+        if binary is None:
+            raise RuntimeError("redis-cli is not installed (apt-get install redis-tools)")
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        args = [binary, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"]
+        done = subprocess.run(args, capture_output=True, timeout=timeout_s, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed: {done.stdout[-500:]!r} {done.stderr[-500:]!r}")
+
+    def _wait_ok(self, timeout_s: float) -> None:
+        """Until every node has heard of all slots being served (the gossip takes a moment)."""
+        clients = [redis.Redis(host="127.0.0.1", port=node.port, socket_timeout=0.5) for node in self.nodes]
+        deadline = time.monotonic() + timeout_s
+        try:
+            while not all(c.cluster("INFO").get("cluster_state") == "ok" for c in clients):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the cluster did not reach cluster_state:ok in {timeout_s}s")
+                time.sleep(0.05)
+        finally:
+            for c in clients:
+                c.close()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> RedisClusterServers:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _cluster_args() -> tuple[str, ...]:
+    """A cluster node's flags. Its bus port is chosen free too (`--cluster-port`, Redis 7): the
+    default, the client port + 10000, is taken or past 65535 for many free ports."""
+    return ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", str(free_port()))

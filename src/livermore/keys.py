@@ -102,5 +102,16 @@ def candle_ledger_key(exchange_id: int) -> str:
     open time accounted for: held, or confirmed empty), `fetchedAt` (when it was last asked, ms),
     `empty` (open times inside the held span the exchange confirmed had no trade; left out when
     none) and `historyStart` (the pair's first candle, for a pair listed recently; left out when
-    unknown). The candle sorted sets themselves hold only real candles."""
+    unknown). The candle sorted sets themselves hold only real candles. On a Redis Cluster each
+    entry lives in a hash of its own instead (`candle_ledger_cluster_key`)."""
     return f"exchange:{exchange_id}:candle-ledger"
+
+
+def candle_ledger_cluster_key(exchange_id: int, candle_key: str) -> str:
+    """On a Redis Cluster: the hash holding `candle_key`'s ledger entry alone (same field, same JSON
+    as in `candle_ledger_key`), in the candle key's slot, so one script call still writes a page
+    and its entry atomically. The hash tag is the candle key's whole name, and a key without a tag
+    hashes its whole name: both names land in one slot without tagging the original's candle keys.
+    (A symbol with braces would break that; no exchange lists one, and Redis then refuses the
+    script call for crossing slots rather than writing anything.)"""
+    return f"{candle_ledger_key(exchange_id)}:{{{candle_key}}}"

@@ -13,19 +13,23 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from livermore.admin.app import AdminDeps, HttpPolicy, create_app
 from livermore.admin.metrics import WarmupMetrics
 from livermore.cache import CandleCache
 from livermore.config import Settings
+from livermore.connection import RedisClient
 from livermore.control.channel import ControlChannel
 from livermore.control.handlers import CommandHandlers, ExchangeContext
 from livermore.errors import CommandError, InstanceAlreadyServing, UsageError
@@ -41,18 +45,41 @@ from livermore.warmup.worker import QueueWorker
 log = logging.getLogger(__name__)
 
 
-def redis_client(url: str) -> Redis:
-    """Every process's Redis client. A command that meets a dropped connection (Redis restarted, a
-    connection gone stale meanwhile) reconnects and is sent again, a few times within about half a
-    second, so a blip is never seen above; a longer outage raises ConnectionError, which the
-    warmup (RedisOutage), the control channel and the admin app each weather in their own way.
-    Connecting gives up after 5 s rather than hanging on an unreachable host."""
-    return Redis.from_url(
-        url,
-        retry=Retry(ExponentialWithJitterBackoff(cap=0.25, base=0.02), 4),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        socket_connect_timeout=5,
-    )
+CLUSTER_SCHEME = "+cluster"  # redis+cluster://, rediss+cluster://: any node of a Redis Cluster
+
+
+class _ClusterClient(RedisCluster):
+    """redis-py's cluster client, but one that reaches no node raises ConnectionError, as the
+    standalone client does, instead of a RedisClusterException (which is no RedisError): every
+    layer's way with an unreachable Redis (the warmup waits, the listener subscribes again, the
+    admin app answers 503, the CLI says so in one line) then holds on a cluster too."""
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> RedisCluster:
+        try:
+            return await super().initialize(*args, **kwargs)
+        except RedisClusterException as e:
+            raise RedisConnectionError(str(e)) from e
+
+
+def redis_client(url: str) -> RedisClient:
+    """Every process's Redis client: a Redis Cluster's when the URL's scheme says so
+    (`redis+cluster://host:port`, any one node: the client finds the others), else a standalone
+    server's. A command that meets a dropped connection (Redis restarted, a connection gone stale
+    meanwhile) reconnects and is sent again, a few times within about half a second, so a blip is
+    never seen above (a cluster's client asks for the slot map and sends again at once, with no
+    backoff: that outlasts stale connections, not a restart); a longer outage raises
+    ConnectionError, which the warmup (RedisOutage), the control channel and the admin app each
+    weather in their own way. Connecting gives up after 5 s rather than hanging on an unreachable
+    host."""
+    scheme, _, rest = url.partition("://")
+    options: dict[str, Any] = {
+        "retry": Retry(ExponentialWithJitterBackoff(cap=0.25, base=0.02), 4),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+        "socket_connect_timeout": 5,
+    }
+    if scheme.endswith(CLUSTER_SCHEME):
+        return _ClusterClient.from_url(f"{scheme.removesuffix(CLUSTER_SCHEME)}://{rest}", **options)
+    return Redis.from_url(url, **options)
 
 
 def client_options(settings: Settings) -> ClientOptions:
@@ -75,11 +102,11 @@ def adapter_for(
     return make_adapter(exchange, client_options(settings), base_url=base_url, exchange_id=exchange_id)
 
 
-def candle_cache(redis: Redis, settings: Settings) -> CandleCache:
+def candle_cache(redis: RedisClient, settings: Settings) -> CandleCache:
     return CandleCache(redis, max_candles=settings.max_candles, scan_chunk=settings.scan_chunk)
 
 
-def scanner_for(redis: Redis, settings: Settings, *, clock: Callable[[], int] = now_ms) -> CandleStatusScanner:
+def scanner_for(redis: RedisClient, settings: Settings, *, clock: Callable[[], int] = now_ms) -> CandleStatusScanner:
     return CandleStatusScanner(candle_cache(redis, settings), threshold=settings.min_candle_threshold, clock=clock)
 
 
@@ -88,7 +115,7 @@ def builder_for(settings: Settings, *, clock: Callable[[], int] = now_ms) -> War
 
 
 def warmup_for(
-    redis: Redis,
+    redis: RedisClient,
     adapter: ExchangeAdapter,
     settings: Settings,
     *,
@@ -114,7 +141,7 @@ def warmup_for(
 
 
 def presence_for(
-    redis: Redis, adapter: ExchangeAdapter, settings: Settings, *, symbols: Sequence[str] | None = None
+    redis: RedisClient, adapter: ExchangeAdapter, settings: Settings, *, symbols: Sequence[str] | None = None
 ) -> InstancePresence:
     """The instance status key of this process, to enter with `async with` (it raises
     InstanceAlreadyServing when another instance serves the exchange). `symbols`: what this process
@@ -140,7 +167,7 @@ def presence_for(
 
 @contextlib.asynccontextmanager
 async def presence_while_warming(
-    redis: Redis, adapter: ExchangeAdapter, settings: Settings, symbols: Sequence[str]
+    redis: RedisClient, adapter: ExchangeAdapter, settings: Settings, symbols: Sequence[str]
 ) -> AsyncIterator[InstancePresence | None]:
     """`livermore warmup` as the exchange's instance: registered and `warming` while it runs,
     `stopped` when it ends. When an instance already serves the exchange (a `serve`), that one's key
@@ -240,7 +267,7 @@ class Service:
 
 
 def assemble(
-    redis: Redis,
+    redis: RedisClient,
     adapter: ExchangeAdapter,
     settings: Settings,
     timeframes: Sequence[Timeframe],
@@ -276,7 +303,7 @@ async def serve(
 
 
 async def _serve(
-    redis: Redis,
+    redis: RedisClient,
     settings: Settings,
     adapter: ExchangeAdapter,
     options: ServeOptions,

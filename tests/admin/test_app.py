@@ -117,6 +117,7 @@ async def test_second_start_conflicts(http: httpx.AsyncClient, world: World, red
     assert (await http.post(api(world, "/warmup/cancel"), headers=AUTH)).status_code == 200
     stats = await finished_stats(redis, world.exchange_id)
     assert (stats.status, stats.outcome) == ("error", "cancelled")
+    await world.service.runner.wait()  # its final stats are written before its lease is let go
     assert (await http.post(api(world, "/warmup/cancel"), headers=AUTH)).status_code == 409
 
 

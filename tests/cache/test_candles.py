@@ -2,13 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 
 from livermore.cache import Coverage
-from livermore.keys import candle_ledger_key, exchange_candle_key
+from livermore.keys import exchange_candle_key
 from livermore.models import Candle, Timeframe
-from tests.support.candles import cache_of
+from tests.support.candles import cache_of, ledger_entry_of, reset_command_stats, script_calls
 
 T0 = 1_700_000_100_000 - 1_700_000_100_000 % 300_000
 
@@ -74,11 +73,14 @@ async def test_clear_by_scope(redis: Redis) -> None:
 async def test_clear_matches_the_symbol_literally(redis: Redis) -> None:
     """A symbol with glob characters (or an empty one) deletes its own keys, never its neighbours'."""
     cache = cache_of(redis)
-    await cache.add_candles(1, [candle(0), candle(0, symbol="ETH-USD")])
+    answers = [Coverage(s, Timeframe.M5, T0, T0, 1) for s in ("BTC-USD", "ETH-USD")]
+    await cache.add_candles(1, [candle(0), candle(0, symbol="ETH-USD")], answers)
     for symbol in ("*", "", "?TC-USD", "[BE]TC-USD", "BTC-US\\D"):
         assert await cache.clear(1, symbol=symbol) == 0
+    assert await entry(redis) is not None
     assert await cache.clear(1, symbol="BTC-USD") == 1
     assert await redis.exists(exchange_candle_key(1, "ETH-USD", "5m")) == 1
+    assert (await entry(redis), await entry(redis, "ETH-USD") is not None) == (None, True)
 
 
 def covered(i: int, to: int, at: int, empty: tuple[int, ...] = (), **kw: int) -> Coverage:
@@ -86,19 +88,17 @@ def covered(i: int, to: int, at: int, empty: tuple[int, ...] = (), **kw: int) ->
     return Coverage("BTC-USD", Timeframe.M5, T0 + i * 300_000, T0 + to * 300_000, at, empty, **kw)
 
 
-async def entry(redis: Redis, symbol: str = "BTC-USD") -> dict[str, Any] | None:
-    raw = await redis.hget(candle_ledger_key(1), exchange_candle_key(1, symbol, "5m"))
-    return None if raw is None else dict(orjson.loads(raw))
+async def entry(redis: Redis, symbol: str = "BTC-USD", tf: Timeframe = Timeframe.M5) -> dict[str, Any] | None:
+    return await ledger_entry_of(redis, 1, symbol, tf)
 
 
 async def test_a_page_and_its_ledger_entry_are_one_script_call(redis: Redis) -> None:
     cache = cache_of(redis)
     await cache.add_candles(1, [])  # loads nothing, asks nothing
-    await redis.config_resetstat()
+    await reset_command_stats(redis)
     answer = covered(0, 3, T0 + 1000, empty=(T0 + 300_000,), history_start=T0)
     assert await cache.add_candles(1, [candle(0), candle(2), candle(3)], [answer]) == 3
-    stats = await redis.info("commandstats")
-    assert sum(v["calls"] for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval")) == 1
+    assert await script_calls(redis) == 1
     assert await entry(redis) == {
         "answeredTo": T0 + 900_000,
         "fetchedAt": T0 + 1000,
@@ -150,6 +150,9 @@ async def test_windows_count_confirmed_empty_intervals_and_report_the_ledger(red
     assert (w.answered_to, w.fetched_at, w.history_start, w.covered_to) == (T0 + 6 * step, 42, None, T0 + 6 * step)
 
 
+PAIRS = [("BTC-USD", Timeframe.M5), ("ETH-USD", Timeframe.M5), ("BTC-USD", Timeframe.H1)]
+
+
 async def test_clear_removes_ledger_entries_with_their_keys(redis: Redis) -> None:
     """A key the exchange confirmed empty throughout has an entry but no sorted set: it goes too."""
     cache = cache_of(redis)
@@ -158,4 +161,7 @@ async def test_clear_removes_ledger_entries_with_their_keys(redis: Redis) -> Non
     await cache.add_candles(1, [candle(0, tf=Timeframe.H1)], [Coverage("BTC-USD", Timeframe.H1, T0, T0, 1)])
     assert not await redis.exists(exchange_candle_key(1, "ETH-USD", "5m"))
     assert await cache.clear(1, timeframe=Timeframe.M5) == 1
-    assert await redis.hkeys(candle_ledger_key(1)) == [exchange_candle_key(1, "BTC-USD", "1h").encode()]
+    assert [await entry(redis, s, tf) is None for s, tf in PAIRS] == [True, True, False]
+    assert await cache.clear(1, symbol="BTC-USD") == 1
+    assert [await entry(redis, s, tf) for s, tf in PAIRS] == [None, None, None]
+    assert [k async for k in redis.scan_iter()] == []  # nothing left of the ledger either

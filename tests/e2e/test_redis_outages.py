@@ -10,13 +10,16 @@ import sys
 from asyncio.subprocess import PIPE
 
 import pytest
+import redis
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from livermore.embedded import RedisServer, free_port
+from livermore.connection import is_cluster, ping_every_master
+from livermore.embedded import RedisClusterServers, RedisServer, free_port
 from livermore.service import redis_client
 from livermore.simulator import SimulatorConfig, serve_simulator
 from livermore.warmup.store import WarmupStore
+from tests.support.candles import TF, cache_of, series
 from tests.support.processes import livermore
 
 BINANCE = 2
@@ -72,6 +75,58 @@ async def test_the_service_client_does_not_see_a_redis_blip() -> None:
             assert await redis.get("k") == b"v"
             with pytest.raises(RedisConnectionError):
                 await plain.get("k")
+
+
+def drop_every_connection(cluster: RedisClusterServers) -> None:
+    """What a restart of every node leaves a client: each node closes all its clients' connections."""
+    for node in cluster.nodes:
+        with redis.Redis(host="127.0.0.1", port=node.port) as admin:
+            admin.client_kill_filter(_type="normal", skipme=True)
+
+
+async def test_on_a_cluster_the_service_client_does_not_see_connections_every_node_dropped(
+    cluster_servers: RedisClusterServers,
+) -> None:
+    """The cluster's client keeps the same promise: after the nodes dropped every connection, a
+    pipeline of script calls across the nodes, a page's write and a single command each go
+    through as if nothing happened (the client asks for the slot map again and sends again)."""
+    async with redis_client(cluster_servers.url) as client:
+        assert is_cluster(client)
+        await client.flushall()
+        cache = cache_of(client)
+        pairs = [(f"S{i}", TF) for i in range(30)]
+        await cache.add_candles(1, [c for symbol, _ in pairs for c in series(symbol, 3)])
+        before = await cache.windows(1, pairs, depth=60)
+        drop_every_connection(cluster_servers)
+        assert await cache.windows(1, pairs, depth=60) == before
+        drop_every_connection(cluster_servers)
+        assert await cache.add_candles(1, series("S0", 5)) == 5
+        drop_every_connection(cluster_servers)
+        assert await cache.count(1, "S0", TF) == 5
+
+
+async def test_a_warmup_waiting_on_a_cluster_asks_every_master_whether_redis_is_back() -> None:
+    """redis-py PINGs one node of a cluster: with another master down, the warmup's probe would
+    call Redis back at once and the failed step fail again, outage after outage, never reaching
+    the outage limit. Its probe PINGs every master."""
+    with RedisClusterServers() as cluster:
+        async with redis_client(cluster.url) as client:
+            await ping_every_master(client)
+            down = cluster.nodes[-1]
+            down.kill()
+            with pytest.raises(RedisConnectionError):
+                await ping_every_master(client)
+            down.start()
+            await ping_every_master(client)
+
+
+async def test_a_cluster_no_node_answers_for_is_a_connection_error_as_a_server_is() -> None:
+    """redis-py raises RedisClusterException, no RedisError: every layer's way with an unreachable
+    Redis (wait, resubscribe, 503, one CLI line) would miss it."""
+    client = redis_client(f"redis+cluster://127.0.0.1:{free_port()}/0")
+    with pytest.raises(RedisConnectionError, match="cannot be connected"):
+        await client.ping()
+    await client.aclose()
 
 
 async def test_a_warmup_whose_redis_stays_away_ends_interrupted_in_one_line_and_the_rerun_completes() -> None:

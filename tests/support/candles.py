@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-from redis.asyncio import Redis
+import orjson
+from redis.asyncio.cluster import RedisCluster
 
 from livermore.cache import CandleCache
 from livermore.config import Settings
+from livermore.connection import RedisClient, is_cluster
+from livermore.keys import exchange_candle_key
 from livermore.models import Candle, Timeframe, now_ms
 from livermore.service import candle_cache
 
@@ -15,9 +19,32 @@ NOW = 1_750_000_000_000
 TF = Timeframe.M5
 
 
-def cache_of(redis: Redis, **overrides: int) -> CandleCache:
+def cache_of(redis: RedisClient, **overrides: int) -> CandleCache:
     """A CandleCache with Settings' defaults, or with the given ones."""
     return candle_cache(redis, Settings().model_copy(update=overrides))
+
+
+async def ledger_entry_of(redis: RedisClient, exchange_id: int, symbol: str, tf: Timeframe) -> dict[str, Any] | None:
+    """The pair's coverage ledger entry, wherever the cache keeps it (None when it has none)."""
+    key = exchange_candle_key(exchange_id, symbol, tf.value)
+    raw = await redis.hget(cache_of(redis).ledger_of(exchange_id, key), key)
+    return None if raw is None else dict(orjson.loads(raw))
+
+
+def _every_master(redis: RedisClient) -> dict[str, Any]:
+    """A server command's target: on a cluster every master, not the client's default node."""
+    return {"target_nodes": RedisCluster.PRIMARIES} if is_cluster(redis) else {}
+
+
+async def reset_command_stats(redis: RedisClient) -> None:
+    await redis.config_resetstat(**_every_master(redis))
+
+
+async def script_calls(redis: RedisClient) -> int:
+    """EVAL and EVALSHA calls since `reset_command_stats`, on every master together."""
+    info = await redis.info("commandstats", **_every_master(redis))
+    per_node = info.values() if is_cluster(redis) else [info]
+    return sum(v["calls"] for stats in per_node for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
 
 
 def series(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 
+from redis.crc import key_slot
+
 from livermore import keys
 
 
@@ -28,6 +30,8 @@ def test_our_names() -> None:
     assert keys.WARMUP_QUEUE_GROUP == "warmup"
     assert keys.warmup_workers_key(2) == "exchange:2:warm-up-schedule:workers"
     assert keys.candle_ledger_key(2) == "exchange:2:candle-ledger"
+    ledger = keys.candle_ledger_cluster_key(2, "candles:2:BTCUSDT:1h")
+    assert ledger == "exchange:2:candle-ledger:{candles:2:BTCUSDT:1h}"
 
 
 def test_every_name_in_the_module_is_pinned_above() -> None:
@@ -50,6 +54,7 @@ def test_every_name_in_the_module_is_pinned_above() -> None:
         "WARMUP_QUEUE_GROUP",
         "warmup_workers_key",
         "candle_ledger_key",
+        "candle_ledger_cluster_key",
     }
     defined = {
         name
@@ -57,3 +62,10 @@ def test_every_name_in_the_module_is_pinned_above() -> None:
         if not name.startswith("_") and (inspect.isfunction(value) or isinstance(value, str)) and name != "annotations"
     }
     assert defined == pinned
+
+
+def test_on_a_cluster_a_ledger_entry_shares_its_candle_keys_slot() -> None:
+    """One script call writes both: they must hash to one slot, and the candle key stays untagged."""
+    for symbol, tf in [("BTCUSDT", "1h"), ("BTC-USD", "5m"), ("1000SHIBUSDT", "1d")]:
+        candle = keys.exchange_candle_key(2, symbol, tf)
+        assert key_slot(keys.candle_ledger_cluster_key(2, candle).encode()) == key_slot(candle.encode())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from redis.exceptions import BusyLoadingError, ResponseError
+from redis.exceptions import BusyLoadingError, ClusterDownError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -34,6 +34,7 @@ class Redis:
 
 def test_only_an_unreachable_redis_is_an_outage() -> None:
     assert is_outage(RedisConnectionError()) and is_outage(RedisTimeoutError()) and is_outage(BusyLoadingError())
+    assert is_outage(ClusterDownError("The cluster is down"))
     assert not is_outage(ResponseError("WRONGTYPE")) and not is_outage(ValueError())
 
 

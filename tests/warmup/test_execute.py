@@ -16,19 +16,18 @@ from redis.asyncio import Redis
 from livermore.embedded import RedisServer, free_port
 from livermore.errors import WarmupAlreadyRunning
 from livermore.keys import (
-    candle_ledger_key,
     exchange_candle_key,
     warmup_events_channel,
     warmup_lock_key,
     warmup_stats_key,
 )
 from livermore.models import Timeframe
-from livermore.service import adapter_for, warmup_for
+from livermore.service import adapter_for, redis_client, warmup_for
 from livermore.simulator import Simulator, SimulatorConfig
 from livermore.warmup import WarmupStats
 from livermore.warmup.execute import StopRequest
 from livermore.warmup.fetch import PairFetcher
-from tests.support.candles import cache_of
+from tests.support.candles import cache_of, ledger_entry_of
 from tests.support.processes import livermore
 from tests.support.warmup_world import SETTINGS, TFS, Env, make_env
 
@@ -93,9 +92,7 @@ ILLIQUID_COINBASE = SimulatorConfig(
 
 async def ledger_entry(env: Env, symbol: str, tf: Timeframe) -> dict[str, Any]:
     """The pair's coverage ledger entry ({} when it has none)."""
-    ex = env.adapter.exchange_id
-    raw = await env.redis.hget(candle_ledger_key(ex), exchange_candle_key(ex, symbol, tf.value))
-    return dict(orjson.loads(raw)) if raw else {}
+    return await ledger_entry_of(env.redis, env.adapter.exchange_id, symbol, tf) or {}
 
 
 async def test_an_illiquid_coinbase_pair_converges_with_only_real_candles(redis: Redis) -> None:
@@ -222,6 +219,7 @@ async def test_kill_9_midway_then_rerun_completes_without_duplicates(
     await assert_complete_and_true(binance)
 
 
+@pytest.mark.standalone  # stops its own private server
 async def test_redis_away_past_the_outage_limit_ends_the_run_interrupted_with_no_failure(binance: Env) -> None:
     binance.sim.set_faults(latency_ms=(20, 40))
     settings = SETTINGS.model_copy(update={"redis_outage_limit_s": 1.0})
@@ -238,6 +236,7 @@ async def test_redis_away_past_the_outage_limit_ends_the_run_interrupted_with_no
     assert report.failed_pairs == 0 and report.completed_pairs < 12  # Redis's absence fails no pair
 
 
+@pytest.mark.standalone  # stops its own private server
 async def test_a_redis_restart_mid_run_pauses_the_run_which_then_completes(
     binance: Env, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -417,7 +416,7 @@ async def test_clear_cache_is_refused_while_another_process_holds_the_lease(
     it is writing, from a scan made before the clear. The lease, not this process's state, decides."""
     ex = binance.adapter.exchange_id
     await binance.service.run(ex, binance.symbols[:1], TFS)
-    async with Redis.from_url(redis_server.url) as other:  # another process's connection
+    async with redis_client(redis_server.url) as other:  # another process's connection
         assert await other.set(warmup_lock_key(ex), "their-token", nx=True, px=5000)
         with pytest.raises(WarmupAlreadyRunning):
             await binance.service.clear_cache(ex)

@@ -134,11 +134,11 @@ async def test_renewal_keeps_our_lease_and_renew_release_never_touch_another_val
 
 CHILD = """
 import asyncio, sys
-from redis.asyncio import Redis
+from livermore.service import redis_client
 from livermore.warmup.lock import LeaseLock
 
 async def main() -> None:
-    async with LeaseLock(Redis.from_url(sys.argv[1]), sys.argv[2], ttl_s=30):
+    async with LeaseLock(redis_client(sys.argv[1]), sys.argv[2], ttl_s=30):
         print("held", flush=True)
         await asyncio.sleep(60)
 

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 from redis.asyncio import Redis
 
 from livermore.cache import Coverage
+from livermore.connection import is_cluster
+from livermore.embedded import RedisClusterServers, RedisServer
 from livermore.models import Timeframe
+from livermore.service import redis_client
 from livermore.warmup import CandleStatusScanner
-from tests.support.candles import NOW, TF, cache_of, series
+from tests.support.candles import NOW, TF, cache_of, reset_command_stats, script_calls, series
 
 
 async def test_verdicts(redis: Redis) -> None:
@@ -49,12 +54,12 @@ async def test_thousands_of_pairs_in_few_round_trips(redis: Redis) -> None:
     """The scan is a handful of commands whatever the pair count (Redis counts them for us)."""
     symbols = [f"S{i}" for i in range(1700)]
     tfs = [Timeframe.D1, Timeframe.H4, Timeframe.H1, Timeframe.M15, Timeframe.M5, Timeframe.M1]
-    await redis.config_resetstat()
+    await reset_command_stats(redis)
     results = await CandleStatusScanner(cache_of(redis), threshold=60, clock=lambda: NOW).scan(1, symbols, tfs)
     assert len(results) == 10_200
-    info = await redis.info("commandstats")
-    calls = sum(v["calls"] for k, v in info.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
-    assert calls == 12  # per timeframe, ceil(1,700 / 1,000) script calls; all sent in one pipeline
+    # per timeframe, ceil(1,700 / 1,000) script calls, all sent in one pipeline; on a cluster one
+    # call per pair (a script reads one slot), each node's sent in one batch
+    assert await script_calls(redis) == (10_200 if is_cluster(redis) else 12)
 
 
 def answer(symbol: str, start: int, newest: int, empty: tuple[int, ...] = (), **kw: int | None) -> Coverage:
@@ -99,3 +104,41 @@ async def test_the_ledger_decides_with_the_candles_in_the_same_call(redis: Redis
         ("STOPPED", "stale", last),
         ("PARTIAL", "partial", top - TF.ms),
     ]
+
+
+async def test_the_cluster_gives_the_standalone_verdicts(
+    standalone_server: RedisServer, cluster_servers: RedisClusterServers
+) -> None:
+    """The same pages and answers written to one server and to the 3-master cluster (where a scan
+    is one script call per pair, each reading the pair's own ledger hash): the same results, pair
+    for pair, and every verdict among them."""
+    top = TF.floor(NOW)
+    pages = {
+        "OK": (series("OK", 100), answer("OK", top - 99 * TF.ms, top, fetched_at=NOW + TF.ms)),
+        "LOW": (series("LOW", 30), None),
+        "STALE": (series("STALE", 100, newest=top - 3 * TF.ms), None),
+        "GAP": (series("GAP", 100, skip=frozenset({4})), answer("GAP", top - 99 * TF.ms, top)),
+        "QUIET": (
+            series("QUIET", 100, skip=frozenset({4})),
+            answer("QUIET", top - 99 * TF.ms, top, (top - 4 * TF.ms,)),
+        ),
+        "PARTIAL": (
+            series("PARTIAL", 100, newest=top - TF.ms),
+            answer("PARTIAL", top - 99 * TF.ms, top - TF.ms, fetched_at=top - 1),
+        ),
+    }
+    symbols = [f"{name}{i}" for i in range(20) for name in (*pages, "EMPTY")]
+    scans = []
+    for server in (standalone_server, cluster_servers):
+        async with redis_client(server.url) as redis:
+            await redis.flushall()
+            cache = cache_of(redis, scan_chunk=7)
+            for i in range(20):
+                for name, (candles, coverage) in pages.items():
+                    renamed = [replace(c, symbol=f"{name}{i}") for c in candles]
+                    answers = [replace(coverage, symbol=f"{name}{i}")] if coverage else []
+                    await cache.add_candles(1, renamed, answers)
+            scans.append(await CandleStatusScanner(cache, threshold=60, clock=lambda: NOW).scan(1, symbols, [TF]))
+    standalone, cluster = scans
+    assert cluster == standalone
+    assert {r.reason for r in standalone} == {"ok", "low_count", "stale", "gap", "partial", "empty"}

@@ -73,7 +73,7 @@ async def test_entries_a_dead_worker_left_pending_are_taken_over(binance: Env, r
             await asyncio.sleep(0.005)
         await redis.xreadgroup(WARMUP_QUEUE_GROUP, "dead", {key: ">"}, count=2)
 
-    async with workers(binance, ["w1"], reclaim_idle_s=0.3) as (w1,):
+    async with workers(binance, ["w1"], reclaim_idle_s=0.3):
         dead = asyncio.create_task(die_holding_two())
         stats = await run.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
         await dead

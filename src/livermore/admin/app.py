@@ -18,12 +18,12 @@ from fastapi.security import HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from livermore.admin.events import POLL_S, EventHub, Stream, StreamsFull
 from livermore.admin.guard import CHALLENGE, UNAUTHORIZED, RequestGuard, bearer_token, refusal, token_matches
 from livermore.admin.metrics import LiveState, WarmupMetrics
+from livermore.connection import RedisClient
 from livermore.control.handlers import Accepted, CommandHandlers
 from livermore.control.payloads import BulkSymbolsPayload, ClearCachePayload, ForceBackfillPayload, StartPayload
 from livermore.errors import CommandConflict, CommandError
@@ -295,7 +295,7 @@ def create_app(deps: AdminDeps) -> FastAPI:
     return app
 
 
-async def _lease_state(redis: Redis, exchange_id: int) -> Data:
+async def _lease_state(redis: RedisClient, exchange_id: int) -> Data:
     """Who holds this exchange's warmup lease (any process) and how long it has left."""
     key = warmup_lock_key(exchange_id)
     holder = await lease_holder(redis, key)

@@ -8,6 +8,11 @@ which intervals had no trade, where a young pair's history starts) lives in the 
 Every page write is one server-side script call per key (replace-by-open-time, trim and ledger
 update, atomic), and all pages of one call go in one pipeline: one round trip. Many-key questions
 are answered by one script call per chunk of keys, all chunks in one pipeline.
+
+On a Redis Cluster a script call touches one slot: each key's ledger entry then lives in a hash of
+its own in the key's slot (`candle_ledger_cluster_key`), the same scripts run once per key (a
+chunk is one key and its entry), and the pipeline sends each node its calls in one batch, all
+nodes at once: one round trip per node, concurrently.
 """
 
 from __future__ import annotations
@@ -21,11 +26,19 @@ from itertools import groupby
 from typing import Any, NamedTuple, cast
 
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from livermore.keys import candle_ledger_key, exchange_candle_key, indicator_key, ticker_key
+from livermore.connection import RedisClient, is_cluster
+from livermore.keys import (
+    candle_ledger_cluster_key,
+    candle_ledger_key,
+    exchange_candle_key,
+    indicator_key,
+    ticker_key,
+)
 from livermore.models import Candle, Timeframe
+
+_Call = tuple[str, list[str], list[int | bytes]]  # a script's name, its keys, its arguments
 
 
 def _script(name: str) -> str:
@@ -90,7 +103,7 @@ class PairWindow:
 class CandleCache:
     """Reads and writes candle sorted sets `candles:<exchangeId>:<symbol>:<timeframe>`."""
 
-    def __init__(self, redis: Redis, *, max_candles: int, scan_chunk: int):
+    def __init__(self, redis: RedisClient, *, max_candles: int, scan_chunk: int):
         """
         :param max_candles: each key is trimmed to its newest `max_candles` after a write.
         :param scan_chunk: how many keys one `windows` script call answers.
@@ -100,6 +113,14 @@ class CandleCache:
         self.scan_chunk = scan_chunk
         self._scripts = {name: _script(name) for name in ("add_candles.lua", "pair_windows.lua")}
         self._sha = {name: sha1(text.encode()).hexdigest() for name, text in self._scripts.items()}
+        self._cluster = is_cluster(redis)
+
+    def ledger_of(self, exchange_id: int, candle_key: str) -> str:
+        """The hash that holds `candle_key`'s ledger entry (field: the candle key): the exchange's
+        one ledger, or on a cluster the entry's own hash in the candle key's slot."""
+        if self._cluster:
+            return candle_ledger_cluster_key(exchange_id, candle_key)
+        return candle_ledger_key(exchange_id)
 
     async def add_candles(self, exchange_id: int, candles: Iterable[Candle], coverage: Iterable[Coverage] = ()) -> int:
         """Write candles (any keys), each key's page with what the exchange confirmed about it, in
@@ -111,7 +132,6 @@ class CandleCache:
         answers = {exchange_candle_key(exchange_id, a.symbol, a.timeframe.value): a for a in coverage}
         if not pages and not answers:
             return 0
-        ledger = candle_ledger_key(exchange_id)
         calls = []
         for key in dict.fromkeys([*pages, *answers]):
             answer = answers.get(key)
@@ -119,18 +139,23 @@ class CandleCache:
             args.append(answer.to_json() if answer else b"")
             for c in pages[key]:
                 args += (c.timestamp, c.to_member())
-            calls.append(("add_candles.lua", [key, ledger], args))
+            calls.append(("add_candles.lua", [key, self.ledger_of(exchange_id, key)], args))
         return int(sum(await self._run_scripts(calls)))
 
-    async def _run_scripts(self, calls: list[tuple[str, list[str], list[int | bytes]]]) -> list[Any]:
-        """EVALSHA every call in one pipeline; after a server restart (NOSCRIPT) load and retry once.
+    async def _run_scripts(self, calls: list[_Call]) -> list[Any]:
+        """EVALSHA every call in one pipeline; after a server restart (NOSCRIPT) load the scripts
+        (on every master, on a cluster) and send the calls again, once.
 
-        A NOSCRIPT reply means that script did not run, so the retry cannot write twice.
+        On one server a NOSCRIPT reply means no call ran; on a cluster, the calls of the nodes that
+        knew the scripts did, and run twice: harmless, as a page written again is the same members
+        at the same scores and the same ledger entry, and the other script only reads.
         """
         for attempt in (1, 2):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for name, keys, args in calls:
-                    pipe.evalsha(self._sha[name], len(keys), *keys, *args)
+                    # Not `pipe.evalsha`: redis-py's cluster pipeline refuses that method (made for
+                    # scripts across slots), yet routes the command by its keys, one slot here.
+                    pipe.execute_command("EVALSHA", self._sha[name], len(keys), *keys, *args)
                 try:
                     return await pipe.execute()
                 except NoScriptError:
@@ -167,15 +192,17 @@ class CandleCache:
 
     async def windows(self, exchange_id: int, pairs: Sequence[tuple[str, Timeframe]], depth: int) -> list[PairWindow]:
         """Count, newest open time, newest-`depth` window count and ledger entry of every pair, in one
-        round trip (one script call per run of up to `scan_chunk` pairs of one timeframe)."""
+        round trip (one script call per run of up to `scan_chunk` pairs of one timeframe that share
+        a ledger hash: on a cluster, one call per pair, each node's calls in one batch)."""
         if not pairs:
             return []
-        calls = []
+        calls: list[_Call] = []
         for tf, run in groupby(pairs, key=lambda pair: pair[1]):
             keys = [exchange_candle_key(exchange_id, s, tf.value) for s, _ in run]
-            for i in range(0, len(keys), self.scan_chunk):
-                chunk = [*keys[i : i + self.scan_chunk], candle_ledger_key(exchange_id)]
-                calls.append(("pair_windows.lua", chunk, [depth, tf.ms]))
+            for ledger, sharing in groupby(keys, key=lambda key: self.ledger_of(exchange_id, key)):
+                batch = list(sharing)
+                for i in range(0, len(batch), self.scan_chunk):
+                    calls.append(("pair_windows.lua", [*batch[i : i + self.scan_chunk], ledger], [depth, tf.ms]))
         replies = await self._run_scripts(calls)
         flat = [int(x) for reply in replies for x in reply]
         rows = (flat[i : i + 7] for i in range(0, len(flat), 7))
@@ -211,11 +238,21 @@ class CandleCache:
             return symbol is None or key[len(prefix) :] in _TIMEFRAMES
 
         deleted = await self._unlink_matching(pattern, mine)
+        await self._clear_ledger(exchange_id, pattern, mine)
+        return deleted
+
+    async def _clear_ledger(self, exchange_id: int, pattern: str, mine: Callable[[str], bool]) -> None:
+        """The ledger entries of the candle keys `pattern` and `mine` take: fields of the one hash,
+        or on a cluster whole hashes, named by their candle key between the braces."""
+        if self._cluster:
+            start = len(candle_ledger_cluster_key(exchange_id, "")) - 1  # past "exchange:<id>:candle-ledger:{"
+            named = candle_ledger_cluster_key(exchange_id, pattern)
+            await self._unlink_matching(named, lambda name: mine(name[start:-1]))
+            return
         ledger = candle_ledger_key(exchange_id)
         entries = self.redis.hscan_iter(ledger, match=pattern, count=_BATCH)
         async for batch in _batches(field async for field, _ in entries if mine(_text(field))):
             await self.redis.hdel(ledger, *batch)
-        return deleted
 
     async def _clear_tickers(self, exchange_id: int, symbol: str | None) -> int:
         if symbol is not None:  # one exact name: nothing to match

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from livermore.cli.options import (
@@ -36,6 +35,7 @@ from livermore.cli.options import (
 from livermore.cli.progress import warm
 from livermore.cli.render import failures_table, reports_table, scan_table, schedule_table, status_summary
 from livermore.config import Settings
+from livermore.connection import RedisClient
 from livermore.exchanges import ExchangeAdapter
 from livermore.keys import warmup_schedule_key
 from livermore.models import Timeframe, now_ms
@@ -135,7 +135,7 @@ class _PairsQuery:
     symbols: list[str]
     timeframes: list[Timeframe]
 
-    async def scan(self, redis: Redis) -> list[CandleStatusResult]:
+    async def scan(self, redis: RedisClient) -> list[CandleStatusResult]:
         return await scanner_for(redis, self.settings).scan(self.exchange_id, self.symbols, self.timeframes)
 
 

@@ -8,9 +8,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from livermore.connection import RedisClient
 from livermore.control.handlers import Accepted, CommandHandlers
 from livermore.control.protocol import COMMAND_TTL_MS, BadCommand, Command, Response, ResponseStatus, parse_command
 from livermore.errors import CommandError
@@ -35,7 +35,7 @@ class ControlChannel:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         handlers: CommandHandlers,
         sub: str,
         *,

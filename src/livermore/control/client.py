@@ -8,9 +8,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from livermore.connection import RedisClient
 from livermore.control.protocol import DEFAULT_PRIORITY, Command, Response
 from livermore.keys import commands_channel, responses_channel
 from livermore.models import now_ms
@@ -22,7 +22,7 @@ class ControlClient:
     """`async with ControlClient(redis, sub) as c`: subscribed to the replies before anything is
     published, so an `ack` sent at once is never missed. Every reply read is kept in `received`."""
 
-    def __init__(self, redis: Redis, sub: str, clock: Callable[[], int] = now_ms):
+    def __init__(self, redis: RedisClient, sub: str, clock: Callable[[], int] = now_ms):
         self.redis = redis
         self.commands = commands_channel(sub)
         self.responses = responses_channel(sub)

@@ -16,12 +16,13 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import KW_ONLY, dataclass, field
+from functools import partial
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from livermore.cache import CandleCache
 from livermore.cache.candles import Cleared
+from livermore.connection import RedisClient, ping_every_master
 from livermore.errors import ExchangeBannedError, ExchangeError, WarmupAlreadyRunning
 from livermore.exchanges import ExchangeAdapter
 from livermore.keys import warmup_lock_key
@@ -88,7 +89,7 @@ class WarmupService:
     :param drain_locally: False: this process scans and schedules, `livermore worker` processes fetch.
     """
 
-    redis: Redis
+    redis: RedisClient
     adapter: ExchangeAdapter
     scanner: CandleStatusScanner
     builder: WarmupScheduleBuilder
@@ -235,7 +236,7 @@ class WarmupService:
             policy=self.policy,
         )
         self.record_unknown(stats, unknown, timeframes)
-        outage = RedisOutage(self.redis.ping, limit_s=self.redis_outage_limit_s)
+        outage = RedisOutage(partial(ping_every_master, self.redis), limit_s=self.redis_outage_limit_s)
         drain = Drain(
             self.fetcher(exchange_id),
             stats,
@@ -347,7 +348,7 @@ class _Run:
         self.remote: dict[str, WorkerTally] = {}  # `livermore worker` processes' shares of this run
         self.fetch_started = now
         self.known: list[str] = []
-        self.outage = RedisOutage(service.redis.ping, limit_s=service.redis_outage_limit_s)
+        self.outage = RedisOutage(partial(ping_every_master, service.redis), limit_s=service.redis_outage_limit_s)
         self.drain = Drain(
             service.fetcher(exchange_id),
             self.stats,

@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
+from livermore.connection import RedisClient
 from livermore.errors import InstanceAlreadyServing
 from livermore.keys import instance_lease_key, instance_status_key
 from livermore.models import CamelModel, now_ms
@@ -155,7 +155,7 @@ def refusal(exchange: str, raw: bytes | str | None, ttl_s: int | None, holder: L
     return f"exchange {exchange} is already served by {who}{expires}: one instance per exchange; stop that one first"
 
 
-async def instance_health(redis: Redis, exchange_id: int) -> dict[str, object] | None:
+async def instance_health(redis: RedisClient, exchange_id: int) -> dict[str, object] | None:
     """What a probe should know of the exchange's instance, whoever wrote it: its state, host, last
     heartbeat and seconds left to live; None when no instance has a key (offline in the original's
     admin)."""
@@ -178,7 +178,7 @@ class InstancePresence:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         identity: InstanceIdentity,
         count_symbols: Callable[[], Awaitable[int]],
         *,

@@ -22,8 +22,8 @@ from types import TracebackType
 from typing import Any, TypeGuard
 
 import orjson
-from redis.asyncio import Redis
 
+from livermore.connection import RedisClient
 from livermore.models import now_ms
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-async def lease_holder(redis: Redis, key: str) -> LeaseHolder | None:
+async def lease_holder(redis: RedisClient, key: str) -> LeaseHolder | None:
     """Who holds the lease at `key` right now; None if nobody does. With `provably_dead` this tells a
     run that is still going from one that was interrupted (a stats document left at "fetching")."""
     raw = await redis.get(key)
@@ -194,7 +194,7 @@ class LeaseLock:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         key: str,
         *,
         ttl_s: float,

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from redis.exceptions import ClusterDownError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -29,9 +30,10 @@ Ping = Callable[[], Awaitable[object]]
 
 
 def is_outage(error: BaseException) -> bool:
-    """Redis could not be reached or did not answer (a restart, loading its AOF, a network cut); a
-    Redis that answered with an error is not an outage."""
-    return isinstance(error, RedisConnectionError | RedisTimeoutError)
+    """Redis could not be reached or did not answer (a restart, loading its AOF, a network cut), or
+    a Redis Cluster says it is down (a node gone, the cluster forming again); a Redis that answered
+    with any other error is not an outage."""
+    return isinstance(error, RedisConnectionError | RedisTimeoutError | ClusterDownError)
 
 
 class Backoff:

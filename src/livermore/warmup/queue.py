@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from livermore.connection import RedisClient
 from livermore.keys import WARMUP_QUEUE_GROUP as GROUP
 from livermore.keys import warmup_queue_key
 from livermore.warmup.schedule import WarmupScheduleEntry
@@ -49,7 +49,7 @@ class EntryQueue:
     :param reclaim_idle_s: take over entries left unacknowledged this long by another worker.
     """
 
-    def __init__(self, redis: Redis, exchange_id: int, consumer: str, *, reclaim_idle_s: float):
+    def __init__(self, redis: RedisClient, exchange_id: int, consumer: str, *, reclaim_idle_s: float):
         self.redis = redis
         self.key = warmup_queue_key(exchange_id)
         self.consumer = consumer

@@ -35,7 +35,8 @@ class CandleStatusResult:
 
 class CandleStatusScanner:
     """Scans every symbol x timeframe pair in a few Redis round trips (one script call per chunk,
-    which reads the candles and the coverage ledger together).
+    which reads the candles and the coverage ledger together; on a cluster one per pair, each
+    node's in one batch).
 
     A pair is sufficient only if its newest `threshold` intervals are each a candle or confirmed
     empty by the exchange (or it holds all the exchange has, for a recent listing), that coverage

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from typing import cast
 
 import orjson
-from redis.asyncio import Redis
 
+from livermore.connection import RedisClient
 from livermore.keys import (
     warmup_events_channel,
     warmup_lock_key,
@@ -32,9 +32,13 @@ INTERRUPTED = (
     "interrupted: no process runs this warmup any more (it was killed or lost Redis); the next start redoes it"
 )
 
+# One key (the stats), so it runs on a Redis Cluster too; the channel is no key: a cluster carries
+# a PUBLISH to every node's subscribers.
+_PUBLISH_STATS = "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('PUBLISH', ARGV[2], ARGV[1])"
+
 
 class WarmupStore:
-    def __init__(self, redis: Redis):
+    def __init__(self, redis: RedisClient):
         self.redis = redis
 
     async def save_schedule(self, schedule: WarmupSchedule) -> None:
@@ -76,12 +80,12 @@ class WarmupStore:
         return stats.to_json()
 
     async def publish_stats(self, stats: WarmupStats) -> None:
-        """SET the stats key (no TTL) and PUBLISH the same JSON, in one round trip."""
-        payload = stats.to_json()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(warmup_stats_key(stats.exchange_id), payload)
-            pipe.publish(warmup_events_channel(stats.exchange_id), payload)
-            await pipe.execute()
+        """SET the stats key (no TTL) and PUBLISH the same JSON, in one script call (a pipeline
+        would do on one server, but redis-py's cluster pipeline refuses PUBLISH)."""
+        exchange_id = stats.exchange_id
+        await self.redis.eval(
+            _PUBLISH_STATS, 1, warmup_stats_key(exchange_id), stats.to_json(), warmup_events_channel(exchange_id)
+        )
 
     async def stats_events(
         self, exchange_id: int, poll_s: float = 1.0, *, current: bool = True

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from redis.asyncio import Redis
-
+from livermore.connection import RedisClient
 from livermore.exchanges import ExchangeAdapter
 from livermore.keys import monitored_symbols_key
 
@@ -19,7 +18,7 @@ def normalize_symbol(symbol: str) -> str:
 class MonitoredSymbols:
     """A Redis set, so every process serving the exchange (and the original's services) sees one list."""
 
-    def __init__(self, redis: Redis, exchange_id: int):
+    def __init__(self, redis: RedisClient, exchange_id: int):
         self.redis = redis
         self.key = monitored_symbols_key(exchange_id)
 
