@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench redis-server chromium
+.PHONY: setup demo test lint bench reliability redis-server chromium
 
 setup: $(STAMP) redis-server
 
@@ -40,3 +40,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# The fault suite (bench/reliability.py): one row per scenario, at most 15 minutes; not part of `make bench`.
+reliability: setup
+	$(BIN)/python bench/run.py reliability

@@ -1,4 +1,7 @@
-"""`make bench`: run every benchmark and write its figures to bench/results/<name>.json."""
+"""`make bench`: run every benchmark and write its figures to bench/results/<name>.json.
+
+`bench/run.py NAME...` runs those only; `reliability` (the fault suite, `make reliability`) is not
+among the defaults."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 
 def main(names: list[str]) -> None:
     sys.path.insert(0, str(HERE))
+    sys.path.insert(1, str(HERE.parent))  # the repository: a benchmark may use tests/support
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     for name in names or BENCHMARKS:
