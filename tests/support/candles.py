@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from livermore.cache import CandleCache
 from livermore.config import Settings
-from livermore.models import Candle, Timeframe, now_ms
+from livermore.models import Candle, CandleColumns, Timeframe, now_ms
 from livermore.service import candle_cache
 
 NOW = 1_750_000_000_000
@@ -26,6 +26,21 @@ def series(
     """n candles ending at `newest` (default: the current open interval), minus the indices in `skip`."""
     top = tf.floor(NOW) if newest is None else newest
     return [Candle(top - i * tf.ms, 10.0, 11.0, 9.0, 10.5, 1.0, symbol, tf) for i in range(n) if i not in skip]
+
+
+def columns_of(candles: list[Candle]) -> CandleColumns:
+    """The same candles (of one key, ascending) as the adapters hand them to the warmup."""
+    first = candles[0]
+    return CandleColumns(
+        first.symbol,
+        first.timeframe,
+        [c.timestamp for c in candles],
+        [c.open for c in candles],
+        [c.high for c in candles],
+        [c.low for c in candles],
+        [c.close for c in candles],
+        [c.volume for c in candles],
+    )
 
 
 async def clear_of_interval_end(tf: Timeframe, margin_s: float) -> None:

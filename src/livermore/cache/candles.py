@@ -3,11 +3,16 @@
 The sorted sets hold only real candles, as the exchange returned them (the original's indicators
 treat every member as real). What the exchange confirmed beside them (up to when it answered,
 which intervals had no trade, where a young pair's history starts) lives in the coverage ledger
-(`candle_ledger_key`), written by the same script call as the page it comes with.
+(`candle_ledger_key`), written in the same transaction as the page it comes with.
 
-Every page write is one server-side script call per key (replace-by-open-time, trim and ledger
-update, atomic), and all pages of one call go in one pipeline: one round trip. Many-key questions
-are answered by one script call per chunk of keys, all chunks in one pipeline.
+A page (one key's candles) is the exchange's answer for the span from its first open time to its
+last: it replaces every member in that span (the open candle cached mid-interval, an interval the
+exchange no longer has). Every page is written in one transaction: one range delete of the span, one
+ZADD of the page, then one script call that trims the key and updates its ledger entry (atomic: the
+two never disagree); all pages of one call go in one round trip. The members go to Redis in a plain
+ZADD, not through the script: a script's arguments become Lua strings, which cost Redis more CPU per
+member than the ZADD itself. Many-key questions are answered by one script call per chunk of keys,
+all chunks in one pipeline.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from livermore.keys import candle_ledger_key, exchange_candle_key, indicator_key, ticker_key
-from livermore.models import Candle, Timeframe
+from livermore.models import Candle, CandleColumns, Timeframe
 
 
 def _script(name: str) -> str:
@@ -103,34 +109,59 @@ class CandleCache:
 
     async def add_candles(self, exchange_id: int, candles: Iterable[Candle], coverage: Iterable[Coverage] = ()) -> int:
         """Write candles (any keys), each key's page with what the exchange confirmed about it, in
-        one round trip (one script call per key, a key with coverage but no candle included);
-        returns how many candles were written."""
-        pages: dict[str, list[Candle]] = defaultdict(list)
+        one round trip (a key with coverage but no candle included); returns how many candles were
+        written. Of two candles with one open time, the later is written."""
+        pages: dict[str, dict[int, Candle]] = defaultdict(dict)
         for c in candles:
-            pages[exchange_candle_key(exchange_id, c.symbol, c.timeframe.value)].append(c)
+            pages[exchange_candle_key(exchange_id, c.symbol, c.timeframe.value)][c.timestamp] = c
         answers = {exchange_candle_key(exchange_id, a.symbol, a.timeframe.value): a for a in coverage}
-        if not pages and not answers:
+        writes = []
+        for key in dict.fromkeys([*pages, *answers]):
+            page = sorted(pages[key].items())
+            writes.append(_Page(key, [t for t, _ in page], [c.to_member() for _, c in page], answers.get(key)))
+        return await self._write(exchange_id, writes)
+
+    async def add_columns(self, exchange_id: int, candles: CandleColumns, answer: Coverage) -> int:
+        """Write one answer of the exchange as the adapters parse it, with what it confirmed: the
+        warmup's way, whose members are built for the whole page at once; returns candles written."""
+        key = exchange_candle_key(exchange_id, candles.symbol, candles.timeframe.value)
+        return await self._write(exchange_id, [_Page(key, candles.timestamps, candles.members(), answer)])
+
+    async def _write(self, exchange_id: int, pages: list[_Page]) -> int:
+        """All pages in one transaction: one round trip, and no reader sees a page without its
+        ledger entry. The whole transaction is sent again after a NOSCRIPT (a server that lost its
+        scripts): its range deletes and ZADDs had run, and run again to the same result; its script
+        calls had not (until the retry, a reader may see those pages without their entries)."""
+        if not pages:
             return 0
         ledger = candle_ledger_key(exchange_id)
-        calls = []
-        for key in dict.fromkeys([*pages, *answers]):
-            answer = answers.get(key)
-            args: list[int | bytes] = [self.max_candles, answer.timeframe.ms if answer else 0]
-            args.append(answer.to_json() if answer else b"")
-            for c in pages[key]:
-                args += (c.timestamp, c.to_member())
-            calls.append(("add_candles.lua", [key, ledger], args))
-        return int(sum(await self._run_scripts(calls)))
+
+        def queue(pipe: Pipeline) -> None:
+            for page in pages:
+                if page.members:
+                    pipe.zremrangebyscore(page.key, page.timestamps[0], page.timestamps[-1])
+                    pipe.execute_command("ZADD", page.key, *page.zadd_args())
+                pipe.evalsha(self._sha["add_candles.lua"], 2, page.key, ledger, *page.script_args(self.max_candles))
+
+        await self._send(queue, transaction=True)
+        return sum(len(page.members) for page in pages)
 
     async def _run_scripts(self, calls: list[tuple[str, list[str], list[int | bytes]]]) -> list[Any]:
-        """EVALSHA every call in one pipeline; after a server restart (NOSCRIPT) load and retry once.
+        """EVALSHA every call in one pipeline (a NOSCRIPT reply means that script did not run, so
+        the retry cannot write twice)."""
 
-        A NOSCRIPT reply means that script did not run, so the retry cannot write twice.
-        """
+        def queue(pipe: Pipeline) -> None:
+            for name, keys, args in calls:
+                pipe.evalsha(self._sha[name], len(keys), *keys, *args)
+
+        return await self._send(queue, transaction=False)
+
+    async def _send(self, queue: Callable[[Pipeline], None], *, transaction: bool) -> list[Any]:
+        """Queue commands on a pipeline and send them; after a server restart (NOSCRIPT) load the
+        scripts and send them again, once."""
         for attempt in (1, 2):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for name, keys, args in calls:
-                    pipe.evalsha(self._sha[name], len(keys), *keys, *args)
+            async with self.redis.pipeline(transaction=transaction) as pipe:
+                queue(pipe)
                 try:
                     return await pipe.execute()
                 except NoScriptError:
@@ -243,6 +274,30 @@ class CandleCache:
         async for batch in _batches(names):
             deleted += int(await self.redis.unlink(*batch))
         return deleted
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """One key's write: its candles' open times and members (ascending, one per open time), and
+    what the exchange confirmed about the key (None: candles only)."""
+
+    key: str
+    timestamps: Sequence[int]
+    members: list[bytes]
+    answer: Coverage | None
+
+    def zadd_args(self) -> list[bytes]:
+        """score, member, score, member...: the scores as text, which redis-py sends as they are."""
+        args = [b""] * (2 * len(self.members))
+        args[0::2] = map(b"%d".__mod__, self.timestamps)
+        args[1::2] = self.members
+        return args
+
+    def script_args(self, max_candles: int) -> tuple[int, int, bytes]:
+        """The page script's arguments: the key's size limit, and the answer with its interval."""
+        if self.answer is None:
+            return max_candles, 0, b""
+        return max_candles, self.answer.timeframe.ms, self.answer.to_json()
 
 
 class Cleared(NamedTuple):
