@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-BENCHMARKS = ("scan", "warmup")
+BENCHMARKS = ("scan", "warmup", "scale")
 HERE = Path(__file__).resolve().parent
 
 

@@ -7,7 +7,14 @@ from redis.asyncio import Redis
 from livermore.cache import Coverage
 from livermore.keys import exchange_candle_key
 from livermore.models import Candle, Timeframe
-from tests.support.candles import cache_of, ledger_entry_of, reset_command_stats, script_calls
+from tests.support.candles import (
+    cache_of,
+    columns_of,
+    command_calls,
+    ledger_entry_of,
+    reset_command_stats,
+    script_calls,
+)
 
 T0 = 1_700_000_100_000 - 1_700_000_100_000 % 300_000
 
@@ -165,3 +172,69 @@ async def test_clear_removes_ledger_entries_with_their_keys(redis: Redis) -> Non
     assert await cache.clear(1, symbol="BTC-USD") == 1
     assert [await entry(redis, s, tf) for s, tf in PAIRS] == [None, None, None]
     assert [k async for k in redis.scan_iter()] == []  # nothing left of the ledger either
+
+
+async def test_a_page_replaces_every_member_in_its_span(redis: Redis) -> None:
+    """A page is the exchange's answer from its first open time to its last: a member it lacks in
+    that span goes (here interval 3, e.g. a synthetic member), members outside stay."""
+    cache = cache_of(redis)
+    await cache.add_candles(1, [candle(i, 100 + i) for i in range(6)])
+    await cache.add_candles(1, [candle(1, 201), candle(2, 202), candle(4, 204)])
+    got = await cache.get_range(1, "BTC-USD", Timeframe.M5)
+    assert [(c.timestamp - T0) // 300_000 for c in got] == [0, 1, 2, 4, 5]
+    assert [c.close for c in got] == [100, 201, 202, 204, 105]
+
+
+async def test_of_two_candles_with_one_open_time_in_one_call_the_later_is_kept(redis: Redis) -> None:
+    cache = cache_of(redis)
+    assert await cache.add_candles(1, [candle(1, 100), candle(0), candle(1, 105)]) == 2
+    assert [c.close for c in await cache.get_range(1, "BTC-USD", Timeframe.M5)] == [100, 105]
+
+
+async def test_a_page_is_one_range_delete_one_zadd_and_one_script_call_in_one_transaction(redis: Redis) -> None:
+    cache = cache_of(redis)
+    await cache.add_candles(1, [candle(0)], [covered(0, 0, 1)])  # loads the script
+    await reset_command_stats(redis)
+    assert await cache.add_candles(1, [candle(i) for i in range(500)], [covered(0, 499, 2)]) == 500
+    calls = await command_calls(redis)
+    calls.pop("config|resetstat", None)
+    assert calls == {
+        "multi": 1,
+        "zremrangebyscore": 1,
+        "zadd": 1,
+        "evalsha": 1,
+        "exec": 1,
+        "zcard": 1,
+        "hget": 1,
+        "hset": 1,
+    }
+    assert (await entry(redis) or {})["answeredTo"] == T0 + 499 * 300_000
+
+
+async def test_a_page_sent_after_a_script_flush_still_gets_its_ledger_entry(redis: Redis) -> None:
+    """The transaction's range delete and ZADD run before its script call answers NOSCRIPT: all of it
+    is sent again once the script is loaded, to the same members and the ledger entry."""
+    cache = cache_of(redis)
+    await cache.add_candles(1, [candle(0)], [covered(0, 0, 1)])
+    await redis.script_flush()
+    assert await cache.add_candles(1, [candle(0, 99), candle(1)], [covered(0, 1, 2)]) == 2
+    assert [c.close for c in await cache.get_range(1, "BTC-USD", Timeframe.M5)] == [99, 100]
+    assert await entry(redis) == {"answeredTo": T0 + 300_000, "fetchedAt": 2}
+
+
+async def test_columns_are_written_as_the_same_candles_would_be(redis: Redis) -> None:
+    """The warmup's way (columns, members built for the page at once) writes what `add_candles`
+    writes, to the byte, with the same ledger entry."""
+    cache = cache_of(redis)
+    memecoin = [0.00000999, 0.00002, 0.000005, 0.00001, 1e16]  # numbers orjson alone writes with an exponent
+    candles = [Candle(T0 + i * 300_000, *memecoin, "PEPE-USD", Timeframe.M5) for i in range(3)]
+    candles += [candle(i, 50_000.0 + i / 8, symbol="PEPE-USD") for i in range(3, 300)]
+    answer = Coverage("PEPE-USD", Timeframe.M5, T0, T0 + 299 * 300_000, 7)
+    columns = columns_of(candles)
+    assert await cache.add_columns(1, columns, answer) == await cache.add_candles(2, candles, [answer]) == 300
+    by_columns = await redis.zrange(exchange_candle_key(1, "PEPE-USD", "5m"), 0, -1, withscores=True)
+    by_candles = await redis.zrange(exchange_candle_key(2, "PEPE-USD", "5m"), 0, -1, withscores=True)
+    assert by_columns == by_candles and len(by_columns) == 300
+    assert await ledger_entry_of(redis, 1, "PEPE-USD", Timeframe.M5) == await ledger_entry_of(
+        redis, 2, "PEPE-USD", Timeframe.M5
+    )

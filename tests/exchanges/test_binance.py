@@ -36,7 +36,7 @@ def pinned(**kw: object) -> SimulatorConfig:
 async def test_pagination_matches_ground_truth_ascending_without_duplicates() -> None:
     async with binance(pinned()) as (sim, adapter, _):
         start = OPEN - 2500 * 60_000
-        candles = await adapter.fetch_candles("BTCUSDT", M1, start)
+        candles = (await adapter.fetch_candles("BTCUSDT", M1, start)).candles()
         stamps = [c.timestamp for c in candles]
         assert len(candles) == 2501  # 2500 closed + the open one
         assert stamps == sorted(set(stamps))
@@ -47,9 +47,9 @@ async def test_pagination_matches_ground_truth_ascending_without_duplicates() ->
 
 async def test_closed_candles_are_stable_and_the_open_one_moves_with_the_clock() -> None:
     async with binance(pinned()) as (sim, adapter, _):
-        first = await adapter.fetch_candles("ETHUSDT", Timeframe.M5, OPEN - 3600_000, NOW)
+        first = (await adapter.fetch_candles("ETHUSDT", Timeframe.M5, OPEN - 3600_000, NOW)).candles()
         sim.set_clock(fixed_time_ms=NOW + 100_000)
-        second = await adapter.fetch_candles("ETHUSDT", Timeframe.M5, OPEN - 3600_000, NOW)
+        second = (await adapter.fetch_candles("ETHUSDT", Timeframe.M5, OPEN - 3600_000, NOW)).candles()
         assert first[:-1] == second[:-1]
         assert first[-1] != second[-1]
         assert all(0 < c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high for c in first)
@@ -58,9 +58,9 @@ async def test_closed_candles_are_stable_and_the_open_one_moves_with_the_clock()
 async def test_listing_edge_and_no_trade_zero_volume_rows() -> None:
     listing = OPEN - 100 * 60_000 + 12_345
     async with binance(pinned(listings={"SOLUSDT": listing}, no_trade_symbols=["XRPUSDT"])) as (sim, adapter, _):
-        listed = await adapter.fetch_candles("SOLUSDT", M1, 0)
+        listed = (await adapter.fetch_candles("SOLUSDT", M1, 0)).candles()
         assert listed[0].timestamp == M1.floor(listing) and len(listed) == 101
-        holes = await adapter.fetch_candles("XRPUSDT", M1, OPEN - 1000 * 60_000)
+        holes = (await adapter.fetch_candles("XRPUSDT", M1, OPEN - 1000 * 60_000)).candles()
         empty = [c for c in holes if c.volume == 0]
         assert len(holes) == 1001 and 200 < len(empty) < 400
         by_time = {c.timestamp: c for c in holes}
@@ -229,7 +229,7 @@ async def test_ccxt_parses_the_simulators_klines_like_our_adapter() -> None:
             exchange.urls["api"][key] = api
         start = OPEN - 50 * 60_000
         rows = await asyncio.to_thread(exchange.fetch_ohlcv, "ETH/USDT", "1m", start, 51)
-        ours = await adapter.fetch_candles("ETHUSDT", M1, start)
+        ours = (await adapter.fetch_candles("ETHUSDT", M1, start)).candles()
         assert rows == [[c.timestamp, c.open, c.high, c.low, c.close, c.volume] for c in ours]
 
 

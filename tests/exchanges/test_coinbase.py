@@ -26,13 +26,13 @@ async def test_pagination_ground_truth_and_no_trade_holes() -> None:
         adapter,
     ):
         start = OPEN - 799 * 60_000
-        btc = await adapter.fetch_candles("BTC-USD", M1, start)
+        btc = (await adapter.fetch_candles("BTC-USD", M1, start)).candles()
         assert len(btc) == 800 and [c.timestamp for c in btc] == list(range(start, OPEN + 1, 60_000))
         assert btc == s.simulator.candles("BTC-USD", M1, start, NOW)
-        eth = await adapter.fetch_candles("ETH-USD", M1, start, OPEN)
+        eth = (await adapter.fetch_candles("ETH-USD", M1, start, OPEN)).candles()
         assert 450 < len(eth) < 650 and all(c.volume > 0 for c in eth)  # no-trade minutes are omitted
         assert eth == s.simulator.candles("ETH-USD", M1, start, OPEN)
-        sol = await adapter.fetch_candles("SOL-USD", M1, OPEN - 300 * 60_000, OPEN)
+        sol = (await adapter.fetch_candles("SOL-USD", M1, OPEN - 300 * 60_000, OPEN)).candles()
         assert len(sol) == 100 and sol[0].timestamp == OPEN - 99 * 60_000
         candle_requests = [r for r in s.simulator.log if r.path.endswith("/candles")]
         assert len([r for r in candle_requests if "BTC" in r.path]) == 3  # 350 + 350 + 100

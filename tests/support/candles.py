@@ -12,7 +12,7 @@ from livermore.cache import CandleCache
 from livermore.config import Settings
 from livermore.connection import RedisClient, is_cluster
 from livermore.keys import exchange_candle_key
-from livermore.models import Candle, Timeframe, now_ms
+from livermore.models import Candle, CandleColumns, Timeframe, now_ms
 from livermore.service import candle_cache
 
 NOW = 1_750_000_000_000
@@ -40,11 +40,21 @@ async def reset_command_stats(redis: RedisClient) -> None:
     await redis.config_resetstat(**_every_master(redis))
 
 
+async def command_calls(redis: RedisClient) -> dict[str, int]:
+    """Calls per command since `reset_command_stats`, on every master together."""
+    info = await redis.info("commandstats", **_every_master(redis))
+    calls: dict[str, int] = {}
+    for stats in info.values() if is_cluster(redis) else [info]:
+        for name, value in stats.items():
+            if name.startswith("cmdstat_"):
+                calls[name.removeprefix("cmdstat_")] = calls.get(name.removeprefix("cmdstat_"), 0) + value["calls"]
+    return calls
+
+
 async def script_calls(redis: RedisClient) -> int:
     """EVAL and EVALSHA calls since `reset_command_stats`, on every master together."""
-    info = await redis.info("commandstats", **_every_master(redis))
-    per_node = info.values() if is_cluster(redis) else [info]
-    return sum(v["calls"] for stats in per_node for k, v in stats.items() if k in ("cmdstat_evalsha", "cmdstat_eval"))
+    calls = await command_calls(redis)
+    return calls.get("evalsha", 0) + calls.get("eval", 0)
 
 
 def series(
@@ -53,6 +63,21 @@ def series(
     """n candles ending at `newest` (default: the current open interval), minus the indices in `skip`."""
     top = tf.floor(NOW) if newest is None else newest
     return [Candle(top - i * tf.ms, 10.0, 11.0, 9.0, 10.5, 1.0, symbol, tf) for i in range(n) if i not in skip]
+
+
+def columns_of(candles: list[Candle]) -> CandleColumns:
+    """The same candles (of one key, ascending) as the adapters hand them to the warmup."""
+    first = candles[0]
+    return CandleColumns(
+        first.symbol,
+        first.timeframe,
+        [c.timestamp for c in candles],
+        [c.open for c in candles],
+        [c.high for c in candles],
+        [c.low for c in candles],
+        [c.close for c in candles],
+        [c.volume for c in candles],
+    )
 
 
 async def clear_of_interval_end(tf: Timeframe, margin_s: float) -> None:

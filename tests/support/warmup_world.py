@@ -29,10 +29,9 @@ class Env:
 
     def pin(self, at_ms: int | None = None) -> int:
         """Stop the market clock, which is the service's clock, at `at_ms` (default: now), so that
-        no interval closes between two runs unless the test moves it; returns the time.
-
-        On Coinbase, pin before the first candle request and leave it: the adapter measures the
-        exchange's clock once, and asks for candles up to that clock moved on by wall time."""
+        no interval closes between two runs unless the test moves it; returns the time. A fetch
+        asks the exchange for candles up to the service's clock (on Coinbase too, whose adapter
+        would otherwise ask up to the exchange's clock, measured once and moved on by wall time)."""
         at = self.sim.now_ms() if at_ms is None else at_ms
         self.sim.set_clock(fixed_time_ms=at)
         return at

@@ -6,7 +6,7 @@ what it returned is confirmed, and a first candle after the start is where a you
 from __future__ import annotations
 
 from livermore.cache import Coverage
-from livermore.models import Candle, Timeframe
+from livermore.models import Timeframe
 from livermore.warmup.fetch import coverage
 
 TF = Timeframe.M5
@@ -14,32 +14,28 @@ START = 1_700_000_100_000 - 1_700_000_100_000 % TF.ms
 ASKED = START + 10 * TF.ms + 42_000  # 42 s into interval 10: intervals 0..9 had closed
 
 
-def at(*intervals: int) -> list[Candle]:
-    return [Candle(START + i * TF.ms, 1.0, 2.0, 0.5, 1.5, 3.0, "X", TF) for i in intervals]
-
-
 def times(*intervals: int) -> tuple[int, ...]:
     return tuple(START + i * TF.ms for i in intervals)
 
 
 def test_coinbase_confirms_every_closed_interval_it_returned_nothing_for() -> None:
-    got = coverage(at(2, 3, 5, 6), "X", TF, START, ASKED, omits_quiet=True)
+    got = coverage(times(2, 3, 5, 6), "X", TF, START, ASKED, omits_quiet=True)
     assert got == Coverage("X", TF, START, START + 9 * TF.ms, ASKED, times(0, 1, 4, 7, 8, 9))
 
 
 def test_coinbase_open_interval_is_not_confirmed_but_its_candle_is_accounted_for() -> None:
-    got = coverage(at(0, 10), "X", TF, START, ASKED, omits_quiet=True)
+    got = coverage(times(0, 10), "X", TF, START, ASKED, omits_quiet=True)
     assert (got.answered_to, got.empty, got.history_start) == (START + 10 * TF.ms, times(*range(1, 10)), None)
     silent = coverage([], "X", TF, START, ASKED, omits_quiet=True)
     assert (silent.answered_to, silent.empty) == (START + 9 * TF.ms, times(*range(10)))
 
 
 def test_binance_confirms_only_what_it_returned() -> None:
-    got = coverage(at(0, 1, 3), "X", TF, START, ASKED, omits_quiet=False)
+    got = coverage(times(0, 1, 3), "X", TF, START, ASKED, omits_quiet=False)
     assert got == Coverage("X", TF, START, START + 3 * TF.ms, ASKED)  # 2 is an outage, 4..9 not confirmed
     assert coverage([], "X", TF, START, ASKED, omits_quiet=False).answered_to is None
 
 
 def test_only_binance_says_where_a_young_pair_begins() -> None:
-    assert coverage(at(4, 5), "X", TF, START, ASKED, omits_quiet=False).history_start == START + 4 * TF.ms
-    assert coverage(at(4, 5), "X", TF, START, ASKED, omits_quiet=True).history_start is None
+    assert coverage(times(4, 5), "X", TF, START, ASKED, omits_quiet=False).history_start == START + 4 * TF.ms
+    assert coverage(times(4, 5), "X", TF, START, ASKED, omits_quiet=True).history_start is None

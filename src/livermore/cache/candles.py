@@ -3,20 +3,26 @@
 The sorted sets hold only real candles, as the exchange returned them (the original's indicators
 treat every member as real). What the exchange confirmed beside them (up to when it answered,
 which intervals had no trade, where a young pair's history starts) lives in the coverage ledger
-(`candle_ledger_key`), written by the same script call as the page it comes with.
+(`candle_ledger_key`), written in the same transaction as the page it comes with.
 
-Every page write is one server-side script call per key (replace-by-open-time, trim and ledger
-update, atomic), and all pages of one call go in one pipeline: one round trip. Many-key questions
-are answered by one script call per chunk of keys, all chunks in one pipeline.
+A page (one key's candles) is the exchange's answer for the span from its first open time to its
+last: it replaces every member in that span (the open candle cached mid-interval, an interval the
+exchange no longer has). Every page is written in one transaction: one range delete of the span, one
+ZADD of the page, then one script call that trims the key and updates its ledger entry (atomic: the
+two never disagree); all pages of one call go in one round trip. The members go to Redis in a plain
+ZADD, not through the script: a script's arguments become Lua strings, which cost Redis more CPU per
+member than the ZADD itself. Many-key questions are answered by one script call per chunk of keys,
+all chunks in one pipeline.
 
-On a Redis Cluster a script call touches one slot: each key's ledger entry then lives in a hash of
-its own in the key's slot (`candle_ledger_cluster_key`), the same scripts run once per key (a
-chunk is one key and its entry), and the pipeline sends each node its calls in one batch, all
-nodes at once: one round trip per node, concurrently.
+On a Redis Cluster a transaction or a script call touches one slot: each key's ledger entry then
+lives in a hash of its own in the key's slot (`candle_ledger_cluster_key`), each page is its own
+transaction (all sent at once), the scan's script runs once per key (a chunk is one key and its
+entry), and a pipeline sends each node its calls in one batch, all nodes at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +32,8 @@ from itertools import groupby
 from typing import Any, NamedTuple, cast
 
 import orjson
+from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 from redis.exceptions import NoScriptError
 
 from livermore.connection import RedisClient, is_cluster
@@ -36,9 +44,10 @@ from livermore.keys import (
     indicator_key,
     ticker_key,
 )
-from livermore.models import Candle, Timeframe
+from livermore.models import Candle, CandleColumns, Timeframe
 
 _Call = tuple[str, list[str], list[int | bytes]]  # a script's name, its keys, its arguments
+_Queue = Callable[[Pipeline | ClusterPipeline], None]  # puts commands on a pipeline
 
 
 def _script(name: str) -> str:
@@ -124,38 +133,65 @@ class CandleCache:
 
     async def add_candles(self, exchange_id: int, candles: Iterable[Candle], coverage: Iterable[Coverage] = ()) -> int:
         """Write candles (any keys), each key's page with what the exchange confirmed about it, in
-        one round trip (one script call per key, a key with coverage but no candle included);
-        returns how many candles were written."""
-        pages: dict[str, list[Candle]] = defaultdict(list)
+        one round trip (a key with coverage but no candle included); returns how many candles were
+        written. Of two candles with one open time, the later is written."""
+        pages: dict[str, dict[int, Candle]] = defaultdict(dict)
         for c in candles:
-            pages[exchange_candle_key(exchange_id, c.symbol, c.timeframe.value)].append(c)
+            pages[exchange_candle_key(exchange_id, c.symbol, c.timeframe.value)][c.timestamp] = c
         answers = {exchange_candle_key(exchange_id, a.symbol, a.timeframe.value): a for a in coverage}
-        if not pages and not answers:
-            return 0
-        calls = []
+        writes = []
         for key in dict.fromkeys([*pages, *answers]):
-            answer = answers.get(key)
-            args: list[int | bytes] = [self.max_candles, answer.timeframe.ms if answer else 0]
-            args.append(answer.to_json() if answer else b"")
-            for c in pages[key]:
-                args += (c.timestamp, c.to_member())
-            calls.append(("add_candles.lua", [key, self.ledger_of(exchange_id, key)], args))
-        return int(sum(await self._run_scripts(calls)))
+            page = sorted(pages[key].items())
+            writes.append(_Page(key, [t for t, _ in page], [c.to_member() for _, c in page], answers.get(key)))
+        return await self._write(exchange_id, writes)
+
+    async def add_columns(self, exchange_id: int, candles: CandleColumns, answer: Coverage) -> int:
+        """Write one answer of the exchange as the adapters parse it, with what it confirmed: the
+        warmup's way, whose members are built for the whole page at once; returns candles written."""
+        key = exchange_candle_key(exchange_id, candles.symbol, candles.timeframe.value)
+        return await self._write(exchange_id, [_Page(key, candles.timestamps, candles.members(), answer)])
+
+    async def _write(self, exchange_id: int, pages: list[_Page]) -> int:
+        """All pages in one transaction (on a cluster, one per page, sent at once): one round trip,
+        and no reader sees a page without its ledger entry. A transaction is sent again after a
+        NOSCRIPT (a server that lost its scripts): its range deletes and ZADDs had run, and run again
+        to the same result; its script calls had not (until the retry, a reader may see those pages
+        without their entries)."""
+        if not pages:
+            return 0
+        batches = [[page] for page in pages] if self._cluster else [pages]
+        await asyncio.gather(*(self._send(self._page_writes(exchange_id, b), transaction=True) for b in batches))
+        return sum(len(page.members) for page in pages)
+
+    def _page_writes(self, exchange_id: int, pages: list[_Page]) -> _Queue:
+        def queue(pipe: Pipeline | ClusterPipeline) -> None:
+            for page in pages:
+                if page.members:
+                    pipe.zremrangebyscore(page.key, page.timestamps[0], page.timestamps[-1])
+                    pipe.execute_command("ZADD", page.key, *page.zadd_args())
+                ledger = self.ledger_of(exchange_id, page.key)
+                _evalsha(pipe, self._sha["add_candles.lua"], [page.key, ledger], page.script_args(self.max_candles))
+
+        return queue
 
     async def _run_scripts(self, calls: list[_Call]) -> list[Any]:
-        """EVALSHA every call in one pipeline; after a server restart (NOSCRIPT) load the scripts
-        (on every master, on a cluster) and send the calls again, once.
+        """EVALSHA every call in one pipeline. On one server a NOSCRIPT reply means no call ran; on
+        a cluster, the calls of the nodes that knew the scripts did, and run twice: harmless, as a
+        page written again is the same members at the same scores and the same ledger entry, and the
+        other script only reads."""
 
-        On one server a NOSCRIPT reply means no call ran; on a cluster, the calls of the nodes that
-        knew the scripts did, and run twice: harmless, as a page written again is the same members
-        at the same scores and the same ledger entry, and the other script only reads.
-        """
+        def queue(pipe: Pipeline | ClusterPipeline) -> None:
+            for name, keys, args in calls:
+                _evalsha(pipe, self._sha[name], keys, args)
+
+        return await self._send(queue, transaction=False)
+
+    async def _send(self, queue: _Queue, *, transaction: bool) -> list[Any]:
+        """Queue commands on a pipeline and send them; after a server restart (NOSCRIPT) load the
+        scripts (on every master, on a cluster) and send them again, once."""
         for attempt in (1, 2):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for name, keys, args in calls:
-                    # Not `pipe.evalsha`: redis-py's cluster pipeline refuses that method (made for
-                    # scripts across slots), yet routes the command by its keys, one slot here.
-                    pipe.execute_command("EVALSHA", self._sha[name], len(keys), *keys, *args)
+            async with self.redis.pipeline(transaction=transaction) as pipe:
+                queue(pipe)
                 try:
                     return await pipe.execute()
                 except NoScriptError:
@@ -196,7 +232,7 @@ class CandleCache:
         a ledger hash: on a cluster, one call per pair, each node's calls in one batch)."""
         if not pairs:
             return []
-        calls: list[_Call] = []
+        calls = []
         for tf, run in groupby(pairs, key=lambda pair: pair[1]):
             keys = [exchange_candle_key(exchange_id, s, tf.value) for s, _ in run]
             for ledger, sharing in groupby(keys, key=lambda key: self.ledger_of(exchange_id, key)):
@@ -282,6 +318,30 @@ class CandleCache:
         return deleted
 
 
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """One key's write: its candles' open times and members (ascending, one per open time), and
+    what the exchange confirmed about the key (None: candles only)."""
+
+    key: str
+    timestamps: Sequence[int]
+    members: list[bytes]
+    answer: Coverage | None
+
+    def zadd_args(self) -> list[bytes]:
+        """score, member, score, member...: the scores as text, which redis-py sends as they are."""
+        args = [b""] * (2 * len(self.members))
+        args[0::2] = map(b"%d".__mod__, self.timestamps)
+        args[1::2] = self.members
+        return args
+
+    def script_args(self, max_candles: int) -> tuple[int, int, bytes]:
+        """The page script's arguments: the key's size limit, and the answer with its interval."""
+        if self.answer is None:
+            return max_candles, 0, b""
+        return max_candles, self.answer.timeframe.ms, self.answer.to_json()
+
+
 class Cleared(NamedTuple):
     """How many keys a clear deleted, by kind (ledger entries are not keys: not counted)."""
 
@@ -328,3 +388,9 @@ async def _batches(names: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
             batch = []
     if batch:
         yield batch
+
+
+def _evalsha(pipe: Pipeline | ClusterPipeline, sha: str, keys: list[str], args: Sequence[int | bytes]) -> None:
+    """Not `pipe.evalsha`: redis-py's cluster pipeline refuses that method (made for scripts across
+    slots), yet routes the command by its keys, one slot here."""
+    pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)

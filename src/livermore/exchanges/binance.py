@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import httpx
 
-from livermore.exchanges.base import RestAdapter, SymbolInfo
+from livermore.exchanges.base import RestAdapter, SymbolInfo, another_page, decimal_columns
 from livermore.exchanges.http import ClientOptions
 from livermore.exchanges.ratelimit import Clock, Grant, WeightLimiter
-from livermore.models import Candle, Timeframe
+from livermore.models import CandleColumns, Timeframe
 
 CANDLES_PER_REQUEST = 1000  # candles per klines request (the API's maximum)
 PUBLIC_WEIGHT_LIMIT, PUBLIC_WEIGHT_WINDOW_S = 6000, 60  # until exchangeInfo says otherwise
@@ -25,6 +27,17 @@ def _is_unknown_symbol(response: httpx.Response) -> bool:
         return bool(response.json().get("code") == -1121)
     except ValueError:
         return False
+
+
+_OPEN_TIME, _OHLCV = itemgetter(0), itemgetter(1, 2, 3, 4, 5)
+
+
+def klines_columns(rows: list[list[Any]], symbol: str, timeframe: Timeframe) -> CandleColumns:
+    """Klines rows (open time, then open, high, low, close and volume as decimal texts, then fields
+    we do not keep) as columns."""
+    return decimal_columns(
+        symbol, timeframe, list(map(int, map(_OPEN_TIME, rows))), list(chain.from_iterable(map(_OHLCV, rows)))
+    )
 
 
 class BinanceAdapter(RestAdapter):
@@ -78,9 +91,9 @@ class BinanceAdapter(RestAdapter):
 
     async def fetch_candles(
         self, symbol: str, timeframe: Timeframe, start_ms: int, end_ms: int | None = None
-    ) -> list[Candle]:
+    ) -> CandleColumns:
         await self.exchange_info()
-        candles: list[Candle] = []
+        rows: list[list[Any]] = []
         cursor = start_ms
         while end_ms is None or cursor <= end_ms:
             params: dict[str, Any] = {
@@ -91,15 +104,14 @@ class BinanceAdapter(RestAdapter):
             }
             if end_ms is not None:
                 params["endTime"] = end_ms
-            rows = await self._http.get_json("/api/v3/klines", params, weight=2)
-            candles.extend(
-                Candle(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5]), symbol, timeframe)
-                for r in rows
-            )
-            if len(rows) < CANDLES_PER_REQUEST:
+            page = await self._http.get_json("/api/v3/klines", params, weight=2)
+            rows += page
+            if len(page) < CANDLES_PER_REQUEST:
                 break
-            cursor = int(rows[-1][0]) + timeframe.ms
-        return candles
+            cursor = int(page[-1][0]) + timeframe.ms
+            if not another_page(timeframe, cursor, end_ms):
+                break
+        return klines_columns(rows, symbol, timeframe)
 
     async def list_symbols(self, quote: str | None = None) -> list[SymbolInfo]:
         info = await self.exchange_info()

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import httpx
 
-from livermore.exchanges.base import RestAdapter, SymbolInfo
+from livermore.exchanges.base import RestAdapter, SymbolInfo, another_page, decimal_columns
 from livermore.exchanges.http import ClientOptions
 from livermore.exchanges.ratelimit import Clock, TokenBucket
-from livermore.models import Candle, Timeframe
+from livermore.models import CandleColumns, Timeframe
 
 CANDLES_PER_REQUEST = 350  # the API's maximum window, in intervals
 PUBLIC_RATE_PER_S, PUBLIC_BURST = 10.0, 15  # public endpoints, per IP
@@ -27,6 +30,20 @@ GRANULARITY = {
     Timeframe.H6: "SIX_HOUR",
     Timeframe.D1: "ONE_DAY",
 }
+
+
+_OHLCV = itemgetter("open", "high", "low", "close", "volume")
+
+
+def candle_columns(
+    rows: Iterable[dict[str, Any]], symbol: str, timeframe: Timeframe, start_ms: int, end_ms: int
+) -> CandleColumns:
+    """Candle rows (each window's newest first; windows may overlap at their edges: the later row
+    wins) as ascending columns of the open times in [start_ms, end_ms], one per open time."""
+    by_open = {int(row["start"]) * 1000: row for row in rows}
+    times = sorted(t for t in by_open if start_ms <= t <= end_ms)
+    ohlcv = list(chain.from_iterable(map(_OHLCV, map(by_open.__getitem__, times))))
+    return decimal_columns(symbol, timeframe, times, ohlcv)
 
 
 def _is_unknown_product(response: httpx.Response) -> bool:
@@ -75,11 +92,11 @@ class CoinbaseAdapter(RestAdapter):
 
     async def fetch_candles(
         self, symbol: str, timeframe: Timeframe, start_ms: int, end_ms: int | None = None
-    ) -> list[Candle]:
+    ) -> CandleColumns:
         end = await self.server_now_ms() if end_ms is None else end_ms
         step_s = timeframe.ms // 1000
         start_s, stop_s = -(-start_ms // 1000), end // 1000 + 1  # the API's [start, end) in seconds
-        by_open: dict[int, Candle] = {}  # page edges may overlap: keep one candle per open time
+        rows: list[dict[str, Any]] = []
         while start_s < stop_s:
             window_end = min(start_s + CANDLES_PER_REQUEST * step_s, stop_s)
             params = {
@@ -89,21 +106,11 @@ class CoinbaseAdapter(RestAdapter):
                 "limit": CANDLES_PER_REQUEST,
             }
             body = await self._http.get_json(f"{PRODUCTS}/{symbol}/candles", params)
-            for row in body["candles"]:
-                t = int(row["start"]) * 1000
-                if start_ms <= t <= end:
-                    by_open[t] = Candle(
-                        t,
-                        float(row["open"]),
-                        float(row["high"]),
-                        float(row["low"]),
-                        float(row["close"]),
-                        float(row["volume"]),
-                        symbol,
-                        timeframe,
-                    )
+            rows += body["candles"]
             start_s = window_end
-        return [by_open[t] for t in sorted(by_open)]
+            if not another_page(timeframe, start_s * 1000, end):
+                break
+        return candle_columns(rows, symbol, timeframe, start_ms, end)
 
     async def _products(self) -> list[dict[str, Any]]:
         body = await self._http.get_json(PRODUCTS)

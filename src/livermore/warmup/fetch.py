@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from livermore.cache import CandleCache, Coverage
 from livermore.errors import UnfitCandleError
 from livermore.exchanges import ExchangeAdapter
-from livermore.models import Candle, Timeframe, now_ms
+from livermore.models import Candle, CandleColumns, Timeframe, now_ms
 
 
 def last_closed(tf: Timeframe, t_ms: int) -> int:
@@ -16,9 +16,10 @@ def last_closed(tf: Timeframe, t_ms: int) -> int:
 
 
 def coverage(
-    candles: Sequence[Candle], symbol: str, tf: Timeframe, start_ms: int, asked_at: int, omits_quiet: bool
+    timestamps: Sequence[int], symbol: str, tf: Timeframe, start_ms: int, asked_at: int, omits_quiet: bool
 ) -> Coverage:
-    """What one answer for [start_ms, now] (asked at `asked_at`) confirms about the pair.
+    """What one answer for [start_ms, now] (asked at `asked_at`), whose candles open at
+    `timestamps` (ascending), confirms about the pair.
 
     An exchange that omits quiet intervals (Coinbase) confirms as empty every interval it answered
     for without a candle, up to the last one closed when asked (a trailing silence included; the
@@ -28,14 +29,14 @@ def coverage(
     only what it returned: a missing interval is an outage, to be fetched again; a first candle
     after the start means it has nothing older: the pair is young.
     """
-    newest = candles[-1].timestamp if candles else None
+    newest = timestamps[-1] if timestamps else None
     if omits_quiet:
         settled = last_closed(tf, asked_at)
-        held = {c.timestamp for c in candles}
+        held = set(timestamps)
         empty = tuple(t for t in range(start_ms, settled + 1, tf.ms) if t not in held)
         return Coverage(symbol, tf, start_ms, max(settled, newest or settled), asked_at, empty)
-    young = bool(candles) and candles[0].timestamp > start_ms
-    return Coverage(symbol, tf, start_ms, newest, asked_at, history_start=candles[0].timestamp if young else None)
+    young = bool(timestamps) and timestamps[0] > start_ms
+    return Coverage(symbol, tf, start_ms, newest, asked_at, history_start=timestamps[0] if young else None)
 
 
 def fill_no_trade(candles: Sequence[Candle], prev: Candle | None, start_ms: int, last_closed_ms: int) -> list[Candle]:
@@ -60,12 +61,12 @@ def fill_no_trade(candles: Sequence[Candle], prev: Candle | None, start_ms: int,
     return out
 
 
-def _refuse_unfit(candles: Sequence[Candle]) -> None:
+def _refuse_unfit(candles: CandleColumns) -> None:
     """The whole answer is refused for one unfit candle: writing the rest would mark its interval as
     covered, and the pair would look whole while the exchange's data is broken."""
-    for c in candles:
-        if (problem := c.problem()) is not None:
-            raise UnfitCandleError(f"unfit candle at {c.timestamp} ({problem}); nothing of this answer was written")
+    if (unfit := candles.unfit()) is not None:
+        t, problem = unfit
+        raise UnfitCandleError(f"unfit candle at {t} ({problem}); nothing of this answer was written")
 
 
 class PairFetcher:
@@ -93,14 +94,17 @@ class PairFetcher:
         self.materialise_synthetic = materialise_synthetic
 
     async def __call__(self, symbol: str, timeframe: Timeframe, start_ms: int) -> int:
-        """Fetch [start_ms, now] and write it; returns candles written."""
+        """Fetch [start_ms, now] and write it; returns candles written. Now is this fetcher's clock,
+        the one the coverage is judged by: the exchange is asked up to it (and no page beyond the
+        last interval closed by then is asked for)."""
         start_ms = timeframe.floor(start_ms)
         asked_at = self.clock()
-        candles = await self.adapter.fetch_candles(symbol, timeframe, start_ms)
+        candles = await self.adapter.fetch_candles(symbol, timeframe, start_ms, asked_at)
         _refuse_unfit(candles)
         omits_quiet = self.adapter.omits_quiet_intervals
-        answer = coverage(candles, symbol, timeframe, start_ms, asked_at, omits_quiet)
+        answer = coverage(candles.timestamps, symbol, timeframe, start_ms, asked_at, omits_quiet)
         if self.materialise_synthetic and omits_quiet and candles:
             prev = await self.cache.last_before(self.exchange_id, symbol, timeframe, start_ms)
-            candles = fill_no_trade(candles, prev, start_ms, last_closed(timeframe, asked_at))
-        return await self.cache.add_candles(self.exchange_id, candles, [answer])
+            filled = fill_no_trade(candles.candles(), prev, start_ms, last_closed(timeframe, asked_at))
+            return await self.cache.add_candles(self.exchange_id, filled, [answer])
+        return await self.cache.add_columns(self.exchange_id, candles, answer)

@@ -1,24 +1,18 @@
--- Write one page of candles to one sorted set and, in the same call, what the exchange's answer
--- confirmed about the key to the coverage ledger: atomically, so the two never disagree.
+-- The end of one page's write, in the page's transaction after the range delete of its span and the
+-- ZADD of its members (candles.py): trim the key, then write what the exchange's answer confirmed
+-- about the key to the coverage ledger: atomically with the page, so the two never disagree.
 -- KEYS[1] candle key; KEYS[2] the ledger hash (field = candle key).
 -- ARGV[1] max candles kept; ARGV[2] interval length (ms); ARGV[3] the answer as JSON
--- ({from, answeredTo?, fetchedAt, empty?, historyStart?}) or '' (candles only); then score, member pairs.
--- A candle replaces any member with the same open time (never two members with one score), then
--- the key is trimmed to the newest ARGV[1] members.
+-- ({from, answeredTo?, fetchedAt, empty?, historyStart?}) or '' (candles only).
 local key = KEYS[1]
 local max = tonumber(ARGV[1])
-for i = 4, #ARGV, 2 do
-  redis.call('ZREMRANGEBYSCORE', key, ARGV[i], ARGV[i])
-  redis.call('ZADD', key, ARGV[i], ARGV[i + 1])
-end
 local size = redis.call('ZCARD', key)
 if size > max then
   redis.call('ZREMRANGEBYRANK', key, 0, size - max - 1)
   size = max
 end
-local written = (#ARGV - 3) / 2
 if ARGV[3] == '' then
-  return written
+  return
 end
 
 local answer = cjson.decode(ARGV[3])
@@ -55,4 +49,3 @@ if start and redis.call('ZCOUNT', key, '-inf', '(' .. start) == 0 then
   entry.historyStart = start
 end
 redis.call('HSET', KEYS[2], key, cjson.encode(entry))
-return written
