@@ -9,7 +9,6 @@ once. Both clusters and servers are private, started here, on loopback.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from livermore.cache import CandleCache, Coverage
@@ -55,10 +54,11 @@ async def scan_on(url: str) -> tuple[float, list[CandleStatusResult]]:
         return await best_of(3, lambda: scanner.scan(1, SYMBOLS))
 
 
-def main() -> dict[str, Any]:
+async def cluster_scan() -> dict[str, Any]:
+    """scale.json's `cluster_scan` section."""
     with RedisServer() as server, RedisClusterServers() as cluster:
-        standalone_s, standalone = asyncio.run(scan_on(server.url))
-        cluster_s, clustered = asyncio.run(scan_on(cluster.url))
+        standalone_s, standalone = await scan_on(server.url)
+        cluster_s, clustered = await scan_on(cluster.url)
     figures = {
         "pairs": len(standalone),
         "same_verdicts": clustered == standalone,
@@ -70,7 +70,3 @@ def main() -> dict[str, Any]:
         f"3-master cluster {figures['cluster_s']:.3f} s, one server {figures['standalone_s']:.3f} s"
     )
     return figures
-
-
-if __name__ == "__main__":
-    main()

@@ -16,6 +16,12 @@ per_candle, on 1000-candle answers of the simulator's pinned market (all interva
   counted in the simulator's log, in deep backfills whose last page is exactly full (Binance: 2000
   candles a pair, the open one included: two full pages; Coinbase: 700 closed intervals and the
   open one: two windows of 350).
+
+reclaim (bench/workers.py): three `livermore worker` processes drain one schedule, one is killed
+with SIGKILL mid-run: entries taken over, the run complete, duplicate scores in Redis.
+
+cluster_scan (bench/cluster_scan.py): the scanner on a local 3-master Redis Cluster vs one
+redis-server, 10,002 pairs, the same verdicts.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import ccxt
 import httpx
 from redis.asyncio import Redis
 
+from cluster_scan import cluster_scan
 from livermore.cache import Coverage
 from livermore.config import Settings
 from livermore.embedded import RedisServer
@@ -40,6 +47,7 @@ from livermore.models import CandleColumns, Timeframe
 from livermore.service import adapter_for, candle_cache, warmup_for
 from livermore.simulator import SimulatorConfig, serve_simulator
 from livermore.warmup.fetch import PairFetcher, coverage
+from workers import reclaim
 
 NOW = 1_750_000_000_000  # the simulator's market clock, pinned
 M1 = Timeframe.M1
@@ -204,7 +212,11 @@ async def per_candle() -> dict[str, Any]:
     }
 
 
-SECTIONS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {"per_candle": per_candle}
+SECTIONS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
+    "per_candle": per_candle,
+    "reclaim": reclaim,
+    "cluster_scan": cluster_scan,
+}
 
 
 def main() -> dict[str, Any]:
