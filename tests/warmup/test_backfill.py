@@ -9,7 +9,7 @@ from livermore.errors import WarmupAlreadyRunning
 from livermore.keys import warmup_lock_key
 from livermore.models import Timeframe
 from livermore.service import warmup_for
-from livermore.warmup.execute import StopRequest
+from livermore.warmup.ending import StopRequest
 from livermore.warmup.lock import LeaseLock
 from tests.support.candles import cache_of
 from tests.support.warmup_world import SETTINGS, TFS, Env

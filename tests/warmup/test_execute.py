@@ -25,7 +25,7 @@ from livermore.models import Timeframe
 from livermore.service import adapter_for, redis_client, warmup_for
 from livermore.simulator import Simulator, SimulatorConfig
 from livermore.warmup import WarmupStats
-from livermore.warmup.execute import StopRequest
+from livermore.warmup.ending import StopRequest
 from livermore.warmup.fetch import PairFetcher
 from tests.support.candles import cache_of, ledger_entry_of
 from tests.support.processes import livermore

@@ -41,7 +41,7 @@ from livermore.keys import warmup_schedule_key
 from livermore.models import Timeframe, now_ms
 from livermore.service import adapter_for, builder_for, presence_while_warming, redis_client, scanner_for, warmup_for
 from livermore.warmup import CandleStatusResult, WarmupSchedule, WarmupStats
-from livermore.warmup.execute import StopRequest
+from livermore.warmup.ending import StopRequest
 from livermore.warmup.store import WarmupStore
 
 

@@ -18,7 +18,7 @@ from livermore.config import Settings
 from livermore.errors import LivermoreError, UsageError
 from livermore.exchanges import EXCHANGES, exchange_spec
 from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
-from livermore.warmup.execute import StopRequest
+from livermore.warmup.ending import StopRequest
 from livermore.warmup.stats import Outcome
 
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 
 from livermore.models import Timeframe
 from livermore.warmup import WarmupService, WarmupStats
-from livermore.warmup.execute import StopRequest
+from livermore.warmup.ending import StopRequest
 
 PLAIN_EVERY_S = 5.0  # a log gets a line this often while a phase lasts
 RATE_AFTER_S = 1.0  # a rate over a shorter time says nothing

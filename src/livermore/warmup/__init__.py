@@ -10,6 +10,10 @@ the admin app or Settings.
     drain      Drain: the one executor of schedule entries
     queue      where the drain takes entries from (a Redis Stream, or a list)
     execute    WarmupService: plan, run, backfill, clear
+    run        WarmupRun: one warmup from its scan to its end (drained here and by workers)
+    ending     StopRequest and how a run that stopped early says why
+    worker     QueueWorker: `livermore worker`, draining whatever run is under way
+    outage     RedisOutage: a run waits for a Redis that went away
     runner     WarmupRunner: the exchange's one background job (warmup or backfill) in this process
     lock       LeaseLock: one run per exchange across processes
     symbols    MonitoredSymbols, SymbolCatalog

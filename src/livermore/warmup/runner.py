@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from livermore.errors import BackfillRunning, WarmupAlreadyRunning
 from livermore.models import Timeframe
-from livermore.warmup.execute import StopRequest, WarmupService
+from livermore.warmup.ending import StopRequest
+from livermore.warmup.execute import WarmupService
 from livermore.warmup.stats import WarmupStats
 
 log = logging.getLogger(__name__)
