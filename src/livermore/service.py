@@ -63,14 +63,23 @@ def client_options(settings: Settings) -> ClientOptions:
         ),
         timeout_s=settings.http_timeout_s,
         safety_margin=settings.safety_margin,
+        egress=settings.egress_label,
+        source_address=settings.source_address,
     )
 
 
 def adapter_for(
-    settings: Settings, exchange: str, *, base_url: str | None = None, exchange_id: int | None = None
+    settings: Settings,
+    exchange: str,
+    *,
+    base_url: str | None = None,
+    exchange_id: int | None = None,
+    redis: Redis | None = None,
 ) -> ExchangeAdapter:
-    """The adapter for `exchange` ('binance', 'binance_us', 'coinbase'), at its production URL unless told."""
-    return make_adapter(exchange, client_options(settings), base_url=base_url, exchange_id=exchange_id)
+    """The adapter for `exchange` ('binance', 'binance_us', 'coinbase'), at its production URL unless
+    told. With `redis`, its rate budget is shared there by every process on the same egress (the
+    warmup and the service); without (a command that has no Redis), it is limited in-process."""
+    return make_adapter(exchange, client_options(settings), base_url=base_url, exchange_id=exchange_id, redis=redis)
 
 
 def candle_cache(redis: Redis, settings: Settings) -> CandleCache:
@@ -157,9 +166,13 @@ async def presence_while_warming(
 
 @dataclass(frozen=True)
 class ServeOptions:
-    """What `livermore serve` was asked for beyond Settings."""
+    """What `livermore serve` was asked for beyond Settings: the exchange (at `base_url` and under
+    `exchange_id` when given), the timeframes, and the warmup's start."""
 
+    exchange: str
     timeframes: list[Timeframe]
+    base_url: str | None = None
+    exchange_id: int | None = None
     autostart: bool = False
     seed_symbols: list[str] | None = None
     seed_top: int | None = None
@@ -245,7 +258,6 @@ def assemble(
 
 async def serve(
     settings: Settings,
-    adapter: ExchangeAdapter,
     options: ServeOptions,
     stop: asyncio.Event,
     announce: Callable[[str], None],
@@ -253,8 +265,14 @@ async def serve(
     """Run until `stop` is set, then cancel any warmup, stop the web server and the listener."""
     async with redis_client(settings.redis_url) as redis:
         await redis.ping()
-        async with presence_for(redis, adapter, settings) as presence:
-            await _serve(redis, settings, adapter, options, stop, announce, presence)
+        adapter = adapter_for(
+            settings, options.exchange, base_url=options.base_url, exchange_id=options.exchange_id, redis=redis
+        )
+        try:
+            async with presence_for(redis, adapter, settings) as presence:
+                await _serve(redis, settings, adapter, options, stop, announce, presence)
+        finally:
+            await adapter.close()
 
 
 async def _serve(

@@ -27,6 +27,9 @@ def test_our_names() -> None:
     assert keys.warmup_queue_key(2) == "exchange:2:warm-up-schedule:queue"
     assert keys.WARMUP_QUEUE_GROUP == "warmup"
     assert keys.candle_ledger_key(2) == "exchange:2:candle-ledger"
+    assert keys.budget_window_key(2, "default", 875000000) == "livermore:budget:{2:default}:w:875000000"
+    assert keys.budget_bucket_key(1, "127.0.0.2") == "livermore:budget:{1:127.0.0.2}:bucket"
+    assert keys.budget_pause_key(2, "default") == "livermore:budget:{2:default}:pause"
 
 
 def test_every_name_in_the_module_is_pinned_above() -> None:
@@ -48,6 +51,9 @@ def test_every_name_in_the_module_is_pinned_above() -> None:
         "warmup_queue_key",
         "WARMUP_QUEUE_GROUP",
         "candle_ledger_key",
+        "budget_window_key",
+        "budget_bucket_key",
+        "budget_pause_key",
     }
     defined = {
         name

@@ -15,13 +15,16 @@ from livermore.cli.options import (
     DEFAULT_TFS,
     OUTCOME_EXIT,
     BaseUrl,
+    Egress,
     Exchange,
     ExchangeId,
     Json,
     RedisUrl,
+    SourceAddress,
     Symbols,
     Timeframes,
     console,
+    egress_settings,
     err,
     exchange_id_for,
     fail,
@@ -178,18 +181,21 @@ def warmup(
     policy: Annotated[str, typer.Option(help="smart (rate-limit driven) or seed (batches of 5, 1 s pause)")] = "smart",
     exchange_id: ExchangeId = None,
     json: Annotated[bool, typer.Option("--json", help="print the run's final stats as JSON on stdout")] = False,
+    egress: Egress = None,
+    source_address: SourceAddress = None,
 ) -> None:
-    """Scan, schedule and fetch only what is missing, at the exchange's rate limit."""
+    """Scan, schedule and fetch only what is missing, at the exchange's rate limit (shared in Redis
+    with every process on the same egress)."""
     exchange_id_for(exchange, exchange_id)  # an unknown exchange fails here, before anything runs
     if policy not in ("smart", "seed"):
         raise fail(f"unknown policy {policy!r} (smart, seed)")
-    settings, tfs = settings_for(redis_url), parse_timeframes(timeframes)
+    settings, tfs = egress_settings(redis_url, egress, source_address), parse_timeframes(timeframes)
 
     async def main() -> WarmupStats:
-        adapter = adapter_for(settings, exchange, base_url=base_url, exchange_id=exchange_id)
-        try:
-            async with redis_client(settings.redis_url) as redis:
-                await redis.ping()
+        async with redis_client(settings.redis_url) as redis:
+            await redis.ping()
+            adapter = adapter_for(settings, exchange, base_url=base_url, exchange_id=exchange_id, redis=redis)
+            try:
                 syms = await resolve_symbols(adapter, symbols, top, quote)
                 service = warmup_for(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]  # checked above
                 stop = StopRequest()
@@ -201,8 +207,8 @@ def warmup(
                         with contextlib.suppress(RedisError, OSError):  # Redis gone: the key expires
                             await presence.follow(report)  # active, with the run's error if any, then stopped
                     return report
-        finally:
-            await adapter.close()
+            finally:
+                await adapter.close()
 
     report = run_async(main)
     if json:
