@@ -73,7 +73,8 @@ async def cold_run(redis: Redis, base_url: str, policy: str) -> WarmupStats:
     # The drain alone, as the seed policy had it: no touch-up pass after it (it would add the pairs
     # that aged during the slow seed run, and the two runs would no longer do the same work).
     settings = Settings(safety_margin=0.05, max_in_flight=32, touch_up_passes=0)
-    adapter = adapter_for(settings, "binance", base_url=base_url)
+    # The rate budget in Redis, as `livermore warmup` has it: one script call per grant.
+    adapter = adapter_for(settings, "binance", base_url=base_url, redis=redis)
     try:
         symbols = [s.symbol for s in await adapter.list_symbols()][:SYMBOLS]
         # Start each run at the start of a fresh weight window, so that the first window's burst does

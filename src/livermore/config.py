@@ -35,6 +35,12 @@ class Settings(BaseSettings):
         300.0, gt=0, description="one REST request gives up after this long (HTTP 429 pauses included)"
     )
     coinbase_rate_per_s: float = Field(10.0, gt=0)
+    egress: str | None = Field(
+        None,
+        description="names the IP this process sends from: processes with one label share one rate budget in Redis "
+        "(default: the source address, else 'default')",
+    )
+    source_address: str | None = Field(None, description="the local IP exchange requests leave from, e.g. 127.0.0.2")
     lock_ttl_s: float = Field(30.0, gt=0, description="a killed warmup's lease frees itself after this")
     reclaim_idle_s: float = Field(
         60.0, gt=0, description="an entry a worker claimed and left unacknowledged this long is taken over"
@@ -66,6 +72,11 @@ class Settings(BaseSettings):
     country_code: str | None = Field(None, description="shown as countryCode in the instance status")
     admin_email: str | None = Field(None, description="shown as adminEmail in the instance status")
     admin_display_name: str | None = Field(None, description="shown as adminDisplayName in the instance status")
+
+    @property
+    def egress_label(self) -> str:
+        """The egress's label in the budget's key names: `egress`, else the source address, else 'default'."""
+        return self.egress or self.source_address or "default"
 
     @field_validator("admin_allowed_hosts", mode="before")
     @classmethod

@@ -115,3 +115,26 @@ def candle_ledger_cluster_key(exchange_id: int, candle_key: str) -> str:
     (A symbol with braces would break that; no exchange lists one, and Redis then refuses the
     script call for crossing slots rather than writing anything.)"""
     return f"{candle_ledger_key(exchange_id)}:{{{candle_key}}}"
+
+
+# The rate budget of one egress IP, shared by every process sending from it. The braces are a Redis
+# Cluster hash tag: a grant script touches a window key and the pause key of one (exchange, egress),
+# and on a cluster both must live in one slot.
+
+
+def budget_window_key(exchange_id: int, egress: str, window: int) -> str:
+    """Weight granted in one fixed window (Binance REQUEST_WEIGHT; `window` = epoch s // length),
+    by every process on the egress; expires soon after the window ends."""
+    return f"livermore:budget:{{{exchange_id}:{egress}}}:w:{window}"
+
+
+def budget_bucket_key(exchange_id: int, egress: str) -> str:
+    """Hash {tokens, at (ms)}: the token bucket (Coinbase requests per second) of every process on
+    the egress; expires once it would be full again."""
+    return f"livermore:budget:{{{exchange_id}:{egress}}}:bucket"
+
+
+def budget_pause_key(exchange_id: int, egress: str) -> str:
+    """Until when (epoch ms) nothing may be sent from the egress: a 429's Retry-After or a 418 ban,
+    written by the process that drew it and checked by every grant; expires then."""
+    return f"livermore:budget:{{{exchange_id}:{egress}}}:pause"

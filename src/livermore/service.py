@@ -92,14 +92,23 @@ def client_options(settings: Settings) -> ClientOptions:
         ),
         timeout_s=settings.http_timeout_s,
         safety_margin=settings.safety_margin,
+        egress=settings.egress_label,
+        source_address=settings.source_address,
     )
 
 
 def adapter_for(
-    settings: Settings, exchange: str, *, base_url: str | None = None, exchange_id: int | None = None
+    settings: Settings,
+    exchange: str,
+    *,
+    base_url: str | None = None,
+    exchange_id: int | None = None,
+    redis: RedisClient | None = None,
 ) -> ExchangeAdapter:
-    """The adapter for `exchange` ('binance', 'binance_us', 'coinbase'), at its production URL unless told."""
-    return make_adapter(exchange, client_options(settings), base_url=base_url, exchange_id=exchange_id)
+    """The adapter for `exchange` ('binance', 'binance_us', 'coinbase'), at its production URL unless
+    told. With `redis`, its rate budget is shared there by every process on the same egress (the
+    warmup and the service); without (a command that has no Redis), it is limited in-process."""
+    return make_adapter(exchange, client_options(settings), base_url=base_url, exchange_id=exchange_id, redis=redis)
 
 
 def candle_cache(redis: RedisClient, settings: Settings) -> CandleCache:
@@ -187,24 +196,39 @@ async def presence_while_warming(
 
 
 async def work(
-    settings: Settings, adapter: ExchangeAdapter, stop: asyncio.Event, announce: Callable[[str], None]
+    settings: Settings,
+    exchange: str,
+    stop: asyncio.Event,
+    announce: Callable[[str], None],
+    *,
+    base_url: str | None = None,
+    exchange_id: int | None = None,
 ) -> QueueWorker:
     """Run `livermore worker` until `stop` is set: fetch the entries of whatever warmup of the
-    exchange runs, beside the process that scheduled it. Returns the worker (its passes, its tally)."""
+    exchange runs, beside the process that scheduled it, within its egress's shared budget. Returns
+    the worker (its passes, its tally)."""
     async with redis_client(settings.redis_url) as redis:
         await redis.ping()
-        name = f"{socket.gethostname()}:{os.getpid()}"
-        worker = QueueWorker(warmup_for(redis, adapter, settings), adapter.exchange_id, name)
-        announce(f"worker {name}: {adapter.name} (exchange {adapter.exchange_id}), waiting for a warmup's entries")
-        await worker.run(stop)
-        return worker
+        adapter = adapter_for(settings, exchange, base_url=base_url, exchange_id=exchange_id, redis=redis)
+        try:
+            name = f"{socket.gethostname()}:{os.getpid()}"
+            worker = QueueWorker(warmup_for(redis, adapter, settings), adapter.exchange_id, name)
+            announce(f"worker {name}: {adapter.name} (exchange {adapter.exchange_id}), waiting for a warmup's entries")
+            await worker.run(stop)
+            return worker
+        finally:
+            await adapter.close()
 
 
 @dataclass(frozen=True)
 class ServeOptions:
-    """What `livermore serve` was asked for beyond Settings."""
+    """What `livermore serve` was asked for beyond Settings: the exchange (at `base_url` and under
+    `exchange_id` when given), the timeframes, and the warmup's start."""
 
+    exchange: str
     timeframes: list[Timeframe]
+    base_url: str | None = None
+    exchange_id: int | None = None
     autostart: bool = False
     seed_symbols: list[str] | None = None
     seed_top: int | None = None
@@ -290,7 +314,6 @@ def assemble(
 
 async def serve(
     settings: Settings,
-    adapter: ExchangeAdapter,
     options: ServeOptions,
     stop: asyncio.Event,
     announce: Callable[[str], None],
@@ -298,8 +321,14 @@ async def serve(
     """Run until `stop` is set, then cancel any warmup, stop the web server and the listener."""
     async with redis_client(settings.redis_url) as redis:
         await redis.ping()
-        async with presence_for(redis, adapter, settings) as presence:
-            await _serve(redis, settings, adapter, options, stop, announce, presence)
+        adapter = adapter_for(
+            settings, options.exchange, base_url=options.base_url, exchange_id=options.exchange_id, redis=redis
+        )
+        try:
+            async with presence_for(redis, adapter, settings) as presence:
+                await _serve(redis, settings, adapter, options, stop, announce, presence)
+        finally:
+            await adapter.close()
 
 
 async def _serve(

@@ -28,6 +28,8 @@ def runner() -> CliRunner:
         (["schedule", "--symbols", " , "], "no symbols given"),
         (["scan", "--symbols", "BTC-USD", "--redis-url", f"redis://127.0.0.1:{free_port()}/0"], "Redis is unreachable"),
         (["warmup", "--exchange", "kraken", "--symbols", "X"], "unknown exchange 'kraken'"),
+        (["warmup", "--symbols", "X", "--source-address", "nope"], "--source-address: 'nope' is not an IP address"),
+        (["serve", "--egress", "a{b}"], "egress label 'a{b}': use letters, digits and . _ : - only"),
     ],
 )
 def test_bad_input_is_one_clear_line(runner: CliRunner, args: list[str], message: str) -> None:

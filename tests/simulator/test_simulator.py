@@ -9,6 +9,7 @@ import httpx
 
 from livermore.models import Timeframe
 from livermore.simulator import Simulator, SimulatorConfig, serve_simulator
+from livermore.simulator.limits import Verdict
 
 OPEN = 1_750_000_000_000 - 1_750_000_000_000 % 3_600_000
 
@@ -70,3 +71,53 @@ async def test_binance_wire_rate_rules_and_controls() -> None:
         assert s.simulator.now_ms() == OPEN and s.simulator.faults.malformed_rate == 1.0
         garbage = await c.get("/api/v3/time")
         assert (garbage.status_code, garbage.content) == (200, b"garbage{")
+
+
+def test_rate_rules_and_counters_are_kept_per_client_ip() -> None:
+    wall = [1_000.5]  # 1 s into the 10 s window 100
+    sim = Simulator(SimulatorConfig(window_s=10, weight_limit=30, ban_s=60), wall=lambda: wall[0])
+    one, two = "127.0.0.1", "127.0.0.2"
+    assert [sim.admit(one, 10) for _ in range(3)] == [None] * 3
+    assert [sim.admit(two, 10) for _ in range(3)] == [None] * 3  # 60 from the loopback, 30 per IP: no 429
+    assert sim.admit(one, 2) == Verdict(429, 10) and sim.used_weight(two) == 30
+    wall[0] += 2  # past the grace: sending during Retry-After is a ban, of that IP alone
+    assert sim.admit(one, 2) == Verdict(418, 60)
+    wall[0] += 8  # window 101
+    assert sim.admit(two, 10) is None and sim.admit(one, 10) == Verdict(418, 52)
+    stats = sim.stats()
+    assert (stats["throttled"], stats["banned"], stats["weight"], stats["window_s"]) == (1, 2, 84, 10)
+    assert stats["by_client"] == {
+        one: {"requests": 6, "weight": 44, "throttled": 1, "banned": 2, "peak_window_weight": 32,
+              "windows": {"100": 32}},
+        two: {"requests": 4, "weight": 40, "throttled": 0, "banned": 0, "peak_window_weight": 30,
+              "windows": {"100": 30, "101": 10}},
+    }  # fmt: skip
+
+
+def test_coinbase_counts_requests_per_second_per_ip() -> None:
+    wall = [2_000.0]
+    sim = Simulator(SimulatorConfig(exchange="coinbase", coinbase_rate_per_s=10, burst=3), wall=lambda: wall[0])
+    verdicts = [sim.admit(ip, 1) for ip in ("127.0.0.1", "127.0.0.2") * 4]
+    assert verdicts.count(None) == 6 and sim.stats()["throttled"] == 2  # a burst of 3 per IP
+    clients = sim.stats()["by_client"]
+    assert isinstance(clients, dict)
+    assert {ip: c["windows"] for ip, c in clients.items()} == {"127.0.0.1": {"2000": 4}, "127.0.0.2": {"2000": 4}}
+
+
+async def test_a_client_bound_to_another_loopback_address_is_another_ip() -> None:
+    bound = httpx.AsyncHTTPTransport(local_address="127.0.0.2")
+    async with (
+        serve_simulator(SimulatorConfig(symbols=3, window_s=3600)) as s,
+        httpx.AsyncClient(base_url=s.base_url) as one,
+        httpx.AsyncClient(base_url=s.base_url, transport=bound) as two,
+    ):
+        if (into := time.time() % 3600) > 3590:  # the window is aligned to wall time: do not straddle it
+            await asyncio.sleep(3600 - into + 0.05)
+        assert (await one.get("/api/v3/exchangeInfo")).headers["X-MBX-USED-WEIGHT-1H"] == "20"
+        assert (await two.get("/api/v3/exchangeInfo")).headers["X-MBX-USED-WEIGHT-1H"] == "20"
+        assert (await two.get("/api/v3/ping")).headers["X-MBX-USED-WEIGHT-1H"] == "21"
+        clients = (await one.get("/sim/stats")).json()["by_client"]
+        assert {ip: (c["requests"], c["weight"]) for ip, c in clients.items()} == {
+            "127.0.0.1": (1, 20),
+            "127.0.0.2": (2, 21),
+        }

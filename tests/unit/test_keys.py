@@ -32,6 +32,9 @@ def test_our_names() -> None:
     assert keys.candle_ledger_key(2) == "exchange:2:candle-ledger"
     ledger = keys.candle_ledger_cluster_key(2, "candles:2:BTCUSDT:1h")
     assert ledger == "exchange:2:candle-ledger:{candles:2:BTCUSDT:1h}"
+    assert keys.budget_window_key(2, "default", 875000000) == "livermore:budget:{2:default}:w:875000000"
+    assert keys.budget_bucket_key(1, "127.0.0.2") == "livermore:budget:{1:127.0.0.2}:bucket"
+    assert keys.budget_pause_key(2, "default") == "livermore:budget:{2:default}:pause"
 
 
 def test_every_name_in_the_module_is_pinned_above() -> None:
@@ -55,6 +58,9 @@ def test_every_name_in_the_module_is_pinned_above() -> None:
         "warmup_workers_key",
         "candle_ledger_key",
         "candle_ledger_cluster_key",
+        "budget_window_key",
+        "budget_bucket_key",
+        "budget_pause_key",
     }
     defined = {
         name

@@ -77,7 +77,7 @@ async def test_observe_takes_others_from_the_newest_answer_and_ignores_earlier_w
 async def test_pause_until_blocks_every_acquire() -> None:
     ft = FakeTime()
     lim = weight_limiter(ft)
-    lim.pause_until(1_003.5)
+    await lim.pause_until(1_003.5)
     g = await lim.acquire(1)
     assert g.at == 1_003.5
 
@@ -109,5 +109,15 @@ async def test_token_bucket_burst_then_rate() -> None:
     for _ in range(10):
         await bucket.acquire()
     assert ft.t == pytest.approx(1_001.0)
-    bucket.pause_until(1_005.0)
+    await bucket.pause_until(1_005.0)
     assert (await bucket.acquire()).at == 1_005.0
+
+
+async def test_a_new_window_length_keeps_what_was_granted_so_far_charged() -> None:
+    ft = FakeTime()  # 1_000.0: 40 s into a 60 s window, the start of a 10 s one
+    lim = WeightLimiter(6000, 60, safety_margin=0.1, clock=ft.clock, sleep=ft.sleep)
+    lim.release(await lim.acquire(20))  # exchangeInfo, under the public default
+    lim.configure(100, 10)  # what it said: the server counted those 20 in its 10 s window
+    assert lim.used == 20
+    await lim.acquire(70)
+    assert (await lim.acquire(2)).at == 1_010.0

@@ -15,13 +15,16 @@ from livermore.cli.options import (
     OUTCOME_EXIT,
     BaseUrl,
     DrainHere,
+    Egress,
     Exchange,
     ExchangeId,
     Json,
     RedisUrl,
+    SourceAddress,
     Symbols,
     Timeframes,
     console,
+    egress_settings,
     err,
     exchange_id_for,
     fail,
@@ -180,19 +183,22 @@ def warmup(
     exchange_id: ExchangeId = None,
     json: Annotated[bool, typer.Option("--json", help="print the run's final stats as JSON on stdout")] = False,
     drain: DrainHere = True,
+    egress: Egress = None,
+    source_address: SourceAddress = None,
 ) -> None:
-    """Scan, schedule and fetch only what is missing, at the exchange's rate limit (with any
-    `livermore worker` processes of the exchange)."""
+    """Scan, schedule and fetch only what is missing, at the exchange's rate limit (shared in Redis
+    with every process on the same egress), with any `livermore worker` processes of the exchange."""
     exchange_id_for(exchange, exchange_id)  # an unknown exchange fails here, before anything runs
     if policy not in ("smart", "seed"):
         raise fail(f"unknown policy {policy!r} (smart, seed)")
-    settings, tfs = settings_for(redis_url, drain_locally=drain), parse_timeframes(timeframes)
+    settings = egress_settings(redis_url, egress, source_address, drain_locally=drain)
+    tfs = parse_timeframes(timeframes)
 
     async def main() -> WarmupStats:
-        adapter = adapter_for(settings, exchange, base_url=base_url, exchange_id=exchange_id)
-        try:
-            async with redis_client(settings.redis_url) as redis:
-                await redis.ping()
+        async with redis_client(settings.redis_url) as redis:
+            await redis.ping()
+            adapter = adapter_for(settings, exchange, base_url=base_url, exchange_id=exchange_id, redis=redis)
+            try:
                 syms = await resolve_symbols(adapter, symbols, top, quote)
                 service = warmup_for(redis, adapter, settings, policy=policy)  # type: ignore[arg-type]  # checked above
                 stop = StopRequest()
@@ -204,8 +210,8 @@ def warmup(
                         with contextlib.suppress(RedisError, OSError):  # Redis gone: the key expires
                             await presence.follow(report)  # active, with the run's error if any, then stopped
                     return report
-        finally:
-            await adapter.close()
+            finally:
+                await adapter.close()
 
     report = run_async(main)
     if json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -17,6 +18,7 @@ from rich.console import Console
 from livermore.config import Settings
 from livermore.errors import LivermoreError, UsageError
 from livermore.exchanges import EXCHANGES, exchange_spec
+from livermore.exchanges.shared import check_egress
 from livermore.models import SCAN_TIMEFRAME_ORDER, Timeframe
 from livermore.warmup.ending import StopRequest
 from livermore.warmup.stats import Outcome
@@ -36,6 +38,20 @@ BaseUrl = Annotated[str | None, typer.Option(help="REST base URL (e.g. the simul
 Symbols = Annotated[str, typer.Option(help="comma-separated symbols, e.g. BTC-USD,ETH-USD")]
 Timeframes = Annotated[str, typer.Option(help="comma-separated timeframes")]
 Json = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+Egress = Annotated[
+    str | None,
+    typer.Option(
+        help="label of the IP this process sends from: processes with one label share one rate budget in Redis "
+        "(default: LIVERMORE_EGRESS, else the source address, else 'default')"
+    ),
+]
+SourceAddress = Annotated[
+    str | None,
+    typer.Option(
+        help="local IP the exchange requests leave from, e.g. 127.0.0.2 (default: LIVERMORE_SOURCE_ADDRESS, else "
+        "the system's choice)"
+    ),
+]
 Sub = Annotated[str | None, typer.Option(help="control channel suffix (default: LIVERMORE_COMMAND_SUB or 'default')")]
 DrainHere = Annotated[
     bool,
@@ -103,6 +119,23 @@ def settings_for(redis_url: str | None, **overrides: Any) -> Settings:
         name = f"LIVERMORE_{str(first['loc'][0]).upper()}" if first["loc"] else "a LIVERMORE_ variable"
         raise fail(f"{name}: {first['msg']} (got {first.get('input')!r})") from None
     return settings.model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+
+def egress_settings(
+    redis_url: str | None, egress: str | None, source_address: str | None, **overrides: Any
+) -> Settings:
+    """Settings for a command that sends to the exchange: `--egress` and `--source-address` on top."""
+    if source_address is not None:
+        try:
+            ipaddress.ip_address(source_address)
+        except ValueError:
+            raise fail(f"--source-address: {source_address!r} is not an IP address") from None
+    settings = settings_for(redis_url, egress=egress, source_address=source_address, **overrides)
+    try:
+        check_egress(settings.egress_label)
+    except ValueError as e:
+        raise fail(str(e)) from None
+    return settings
 
 
 def parse_symbols(symbols: str) -> list[str]:

@@ -15,17 +15,19 @@ from livermore.cli.options import (
     DEFAULT_TFS,
     BaseUrl,
     DrainHere,
+    Egress,
     Exchange,
     ExchangeId,
     RedisUrl,
+    SourceAddress,
     Sub,
+    egress_settings,
     exchange_id_for,
     fail,
     parse_timeframes,
     run_async,
-    settings_for,
 )
-from livermore.service import ServeOptions, adapter_for
+from livermore.service import ServeOptions
 from livermore.service import serve as serve_until
 
 
@@ -51,16 +53,23 @@ def serve(
     timeframes: Annotated[str, typer.Option(help="timeframes to keep warm")] = DEFAULT_TFS,
     sub: Sub = None,
     drain: DrainHere = True,
+    egress: Egress = None,
+    source_address: SourceAddress = None,
 ) -> None:
     """Serve one exchange: control channel + admin web app, until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per REST call drowns the service's own
     tfs = parse_timeframes(timeframes)
     exchange_id_for(exchange, exchange_id)  # an unknown exchange fails here, before anything runs
-    settings = settings_for(redis_url, command_sub=sub, admin_host=host, admin_port=port, drain_locally=drain)
+    settings = egress_settings(
+        redis_url, egress, source_address, command_sub=sub, admin_host=host, admin_port=port, drain_locally=drain
+    )
     _check_port(settings.admin_host, settings.admin_port)
     options = ServeOptions(
+        exchange=exchange,
         timeframes=tfs,
+        base_url=base_url,
+        exchange_id=exchange_id,
         autostart=autostart,
         seed_symbols=[s for s in (symbols or "").split(",") if s.strip()] or None,
         seed_top=top,
@@ -72,11 +81,7 @@ def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        adapter = adapter_for(settings, exchange, base_url=base_url, exchange_id=exchange_id)
-        try:
-            await serve_until(settings, adapter, options, stop, _announce)
-        finally:
-            await adapter.close()
+        await serve_until(settings, options, stop, _announce)
 
     run_async(main)
 

@@ -9,14 +9,20 @@ import signal
 from livermore.cli.options import (
     DEFAULT_EXCHANGE,
     BaseUrl,
+    Egress,
     Exchange,
     ExchangeId,
     RedisUrl,
+    SourceAddress,
+    egress_settings,
     exchange_id_for,
     run_async,
-    settings_for,
 )
-from livermore.service import adapter_for, work
+from livermore.service import work
+
+
+def _announce(line: str) -> None:
+    print(line, flush=True)
 
 
 def worker(
@@ -24,6 +30,8 @@ def worker(
     exchange_id: ExchangeId = None,
     redis_url: RedisUrl = None,
     base_url: BaseUrl = None,
+    egress: Egress = None,
+    source_address: SourceAddress = None,
 ) -> None:
     """Fetch the entries of whatever warmup of the exchange runs (started by `serve` or `warmup`,
     possibly with --no-drain), beside the others, until SIGTERM/SIGINT; entries in flight then are
@@ -31,18 +39,14 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     exchange_id_for(exchange, exchange_id)  # an unknown exchange fails here, before anything runs
-    settings = settings_for(redis_url)
+    settings = egress_settings(redis_url, egress, source_address)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        adapter = adapter_for(settings, exchange, base_url=base_url, exchange_id=exchange_id)
-        try:
-            done = await work(settings, adapter, stop, lambda line: print(line, flush=True))
-        finally:
-            await adapter.close()
+        done = await work(settings, exchange, stop, _announce, base_url=base_url, exchange_id=exchange_id)
         print(f"worker {done.name}: stopped after {done.passes} passes", flush=True)
 
     run_async(main)

@@ -13,6 +13,7 @@ import httpx
 from livermore.exchanges.base import RestAdapter, SymbolInfo, another_page, decimal_columns
 from livermore.exchanges.http import ClientOptions
 from livermore.exchanges.ratelimit import Clock, Grant, WeightLimiter
+from livermore.exchanges.shared import SharedBudget, weight_limiter
 from livermore.models import CandleColumns, Timeframe
 
 CANDLES_PER_REQUEST = 1000  # candles per klines request (the API's maximum)
@@ -55,9 +56,12 @@ class BinanceAdapter(RestAdapter):
         name: str = "binance",
         client: httpx.AsyncClient | None = None,
         clock: Clock = time.time,
+        budget: SharedBudget | None = None,
     ):
-        limiter = WeightLimiter(
-            PUBLIC_WEIGHT_LIMIT, PUBLIC_WEIGHT_WINDOW_S, safety_margin=options.safety_margin, clock=clock
+        """:param budget: the egress IP's budget in Redis, shared with the other processes on the IP;
+        None limits in-process."""
+        limiter = weight_limiter(
+            budget, PUBLIC_WEIGHT_LIMIT, PUBLIC_WEIGHT_WINDOW_S, safety_margin=options.safety_margin, clock=clock
         )
         super().__init__(
             name,

@@ -13,7 +13,8 @@ import httpx
 
 from livermore.exchanges.base import RestAdapter, SymbolInfo, another_page, decimal_columns
 from livermore.exchanges.http import ClientOptions
-from livermore.exchanges.ratelimit import Clock, TokenBucket
+from livermore.exchanges.ratelimit import Clock
+from livermore.exchanges.shared import SharedBudget, token_bucket
 from livermore.models import CandleColumns, Timeframe
 
 CANDLES_PER_REQUEST = 350  # the API's maximum window, in intervals
@@ -68,13 +69,16 @@ class CoinbaseAdapter(RestAdapter):
         rate_per_s: float = PUBLIC_RATE_PER_S,
         burst: int = PUBLIC_BURST,
         clock: Clock = time.time,
+        budget: SharedBudget | None = None,
     ):
         """
         :param rate_per_s: requests per second (Coinbase's published public rate unless told).
         :param burst: requests the bucket holds when full.
+        :param budget: the egress IP's budget in Redis, shared with the other processes on the IP;
+            None limits in-process.
         """
         keep = 1 - options.safety_margin
-        limiter = TokenBucket(rate_per_s * keep, max(1.0, burst * keep), clock=clock)
+        limiter = token_bucket(budget, rate_per_s * keep, max(1.0, burst * keep), clock=clock)
         super().__init__(
             name, exchange_id, base_url, limiter, options, client, is_unknown_symbol=_is_unknown_product, clock=clock
         )

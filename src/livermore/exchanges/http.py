@@ -55,6 +55,8 @@ class ClientOptions:
     retry: RetryPolicy
     timeout_s: float
     safety_margin: float  # share of the published budget left unused
+    egress: str  # the label of the IP we send from: processes with one label share one budget in Redis
+    source_address: str | None  # the local IP requests leave from (None: the system's choice)
 
 
 @dataclass(slots=True)
@@ -81,6 +83,14 @@ _NEVER_SENT: tuple[type[httpx.TransportError], ...] = (
     httpx.ProxyError,
     httpx.UnsupportedProtocol,
 )
+
+
+def _client(options: ClientOptions) -> httpx.AsyncClient:
+    """An httpx client whose connections leave from `options.source_address` when one is set, so
+    that the exchange (or the simulator) counts them under that IP."""
+    bound = options.source_address
+    transport = httpx.AsyncHTTPTransport(local_address=bound) if bound else None
+    return httpx.AsyncClient(timeout=options.timeout_s, transport=transport)
 
 
 def retry_after_s(response: httpx.Response) -> float:
@@ -110,7 +120,7 @@ class RestClient:
     ):
         self.name = name
         self._owns_client = client is None  # an injected client is closed by whoever made it
-        self.client = client or httpx.AsyncClient(timeout=options.timeout_s)
+        self.client = client or _client(options)
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
         self.metrics = metrics
@@ -143,11 +153,11 @@ class RestClient:
                     self.metrics.throttled += 1
                     throttled += 1
                     pause_s = max(_MIN_429_PAUSE_S, retry_after_s(response))
-                    self.limiter.pause_until(self._clock() + pause_s)  # for every request, even if we give up
+                    await self.limiter.pause_until(self._clock() + pause_s)  # for every request, even if we give up
                     self._give_up_if_late(path, started, pause_s, f"HTTP 429 (Retry-After {pause_s:g} s)", throttled)
                     continue  # the limiter sleeps out the pause; not a failure, no retry spent
                 if status == 418:
-                    self._banned(path, retry_after_s(response))
+                    await self._banned(path, retry_after_s(response))
                 elif self._is_unknown_symbol(response):
                     raise UnknownSymbolError(f"{self.name}: unknown symbol ({path} {dict(params or {})})")
                 elif 200 <= status < 300:
@@ -208,9 +218,9 @@ class RestClient:
                 self.limiter.release(grant)
         return response, ""
 
-    def _banned(self, path: str, pause_s: float) -> None:
+    async def _banned(self, path: str, pause_s: float) -> None:
         self.metrics.banned += 1
         self.banned_until = self._clock() + pause_s
-        self.limiter.pause_until(self.banned_until)
+        await self.limiter.pause_until(self.banned_until)
         log.error("%s: HTTP 418 on GET %s: IP banned for %g s; sending nothing until then", self.name, path, pause_s)
         raise ExchangeBannedError(f"{self.name}: IP banned (HTTP 418) for {pause_s:g} s", self.banned_until)

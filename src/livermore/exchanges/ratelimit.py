@@ -36,8 +36,9 @@ class Limiter(Protocol):
         """The granted request is over (answered or failed)."""
         ...
 
-    def pause_until(self, epoch_s: float) -> None:
-        """Grant nothing before `epoch_s` (429 Retry-After, 418 ban)."""
+    async def pause_until(self, epoch_s: float) -> None:
+        """Grant nothing before `epoch_s` (429 Retry-After, 418 ban). Awaitable: a shared limiter
+        writes the pause to Redis before the request that drew it goes on."""
         ...
 
 
@@ -49,8 +50,12 @@ class _Pause:
         self.sleep = sleep
         self.paused_until = 0.0
 
-    def pause_until(self, epoch_s: float) -> None:
+    def hold(self, epoch_s: float) -> None:
+        """Grant nothing in this process before `epoch_s`."""
         self.paused_until = max(self.paused_until, epoch_s)
+
+    async def pause_until(self, epoch_s: float) -> None:
+        self.hold(epoch_s)
 
     async def wait(self) -> float:
         """Sleep out any pause; returns the current time."""
@@ -84,16 +89,22 @@ class WeightLimiter(_Pause):
         super().__init__(clock, sleep)
         self.safety_margin = safety_margin
         self._window = -1
+        self._carried = 0  # ours charged to this window when it began (in flight then, or see `configure`)
         self._granted = 0  # ours in this window, including weight carried in flight from the last
         self._answered = 0  # ours granted in this window and answered
         self._others = 0  # what others on our IP spent in this window, from the newest answer
         self._in_flight = 0
-        self.configure(limit, window_s)
+        self.limit, self.window_s = limit, window_s
 
     def configure(self, limit: int, window_s: float) -> None:
-        """Adopt a (new) limit and window length, e.g. from exchangeInfo."""
-        self.limit = limit
-        self.window_s = window_s
+        """Adopt a (new) limit and window length, e.g. from exchangeInfo. With a new length, what we
+        granted in the window so far is charged to the window now current (carried, as weight in
+        flight at a turn is): the server counted it in windows of the length we now learn, and
+        quite likely in this one."""
+        if window_s != self.window_s:
+            self._window = int(self.clock() // window_s)
+            self._carried = self._granted
+        self.limit, self.window_s = limit, window_s
 
     def configure_from(self, rate_limits: Iterable[Mapping[str, Any]]) -> None:
         """Configure from exchangeInfo `rateLimits` (its REQUEST_WEIGHT entry; the tightest if several)."""
@@ -117,21 +128,33 @@ class WeightLimiter(_Pause):
         window = int(now // self.window_s)
         if window != self._window:
             self._window = window
+            self._carried = self._in_flight
             self._granted, self._answered, self._others = self._in_flight, 0, 0
         return window
 
-    async def acquire(self, weight: int = 1) -> Grant:
+    def window_end(self, window: int) -> float:
+        """When `window` ends (epoch seconds)."""
+        return (window + 1) * self.window_s
+
+    def _check(self, weight: int) -> None:
         if weight > self.budget:
             raise ValueError(f"weight {weight} exceeds the whole budget {self.budget}")
+
+    def _charge(self, now: float, weight: int, window: int) -> Grant:
+        """Count a grant as ours, in flight."""
+        self._granted += weight
+        self._in_flight += weight
+        return Grant(now, weight, window)
+
+    async def acquire(self, weight: int = 1) -> Grant:
+        self._check(weight)
         while True:
             now = await self.wait()
             window = self._roll(now)
             if self._granted + self._others + weight <= self.budget:
-                self._granted += weight
-                self._in_flight += weight
-                return Grant(now, weight, window)
+                return self._charge(now, weight, window)
             # Look again soon: answers in flight may lower the estimate of what others spent.
-            await self.sleep(min((window + 1) * self.window_s - now, max(0.02, self.window_s / 50)))
+            await self.sleep(min(self.window_end(window) - now, max(0.02, self.window_s / 50)))
 
     def observe(self, used_weight: int, grant: Grant) -> None:
         """Take the server's count from the answer to `grant` (call before `release`). Ignored when
@@ -156,17 +179,29 @@ class TokenBucket(_Pause):
         self._tokens = burst
         self._at = clock()
 
-    async def acquire(self, weight: int = 1) -> Grant:
+    def _check(self, weight: int) -> None:
         if weight > self.burst:
             raise ValueError(f"cost {weight} exceeds the burst {self.burst}")
+
+    def _refill(self, now: float) -> float:
+        """The tokens held at `now`."""
+        self._tokens = min(self.burst, self._tokens + max(0.0, now - self._at) * self.rate)
+        self._at = max(self._at, now)
+        return self._tokens
+
+    def _charge(self, now: float, weight: int) -> Grant:
+        self._refill(now)
+        self._tokens -= weight
+        return Grant(now, weight)
+
+    async def acquire(self, weight: int = 1) -> Grant:
+        self._check(weight)
         while True:
             now = await self.wait()
-            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-            self._at = now
-            if self._tokens >= weight - 1e-9:  # float dust would otherwise mean sleeping ~0 forever
-                self._tokens -= weight
-                return Grant(now, weight)
-            await self.sleep((weight - self._tokens) / self.rate)
+            tokens = self._refill(now)
+            if tokens >= weight - 1e-9:  # float dust would otherwise mean sleeping ~0 forever
+                return self._charge(now, weight)
+            await self.sleep((weight - tokens) / self.rate)
 
     def release(self, grant: Grant) -> None:
         """Nothing to do: a spent token stays spent."""

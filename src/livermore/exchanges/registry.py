@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import httpx
 
+from livermore.connection import RedisClient
 from livermore.errors import UsageError
 from livermore.exchanges.base import ExchangeAdapter
 from livermore.exchanges.binance import BinanceAdapter
 from livermore.exchanges.coinbase import CoinbaseAdapter
 from livermore.exchanges.http import ClientOptions
+from livermore.exchanges.shared import SharedBudget
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +44,11 @@ def make_adapter(
     base_url: str | None = None,
     exchange_id: int | None = None,
     client: httpx.AsyncClient | None = None,
+    redis: RedisClient | None = None,
 ) -> ExchangeAdapter:
-    """An adapter for `name`, optionally at another URL (e.g. the simulator's) and under another id."""
+    """An adapter for `name`, optionally at another URL (e.g. the simulator's) and under another id.
+    With `redis`, its rate budget is the one every process on its egress (`options.egress`) shares
+    there, under the exchange's own id whatever `exchange_id` the cache uses; else in-process."""
     spec = exchange_spec(name)
     return spec.adapter(
         options,
@@ -51,4 +56,5 @@ def make_adapter(
         exchange_id=spec.exchange_id if exchange_id is None else exchange_id,
         name=name,
         client=client,
+        budget=None if redis is None else SharedBudget(redis, spec.exchange_id, options.egress),
     )

@@ -5,13 +5,17 @@ again before a 429's Retry-After -> 418 ban for `ban_s`, and every request durin
 A request arriving within `grace_s` of the 429 was already on its way when the 429 was sent (a
 concurrent client cannot recall it): it gets another 429, not a ban.
 Coinbase: a token bucket (rate, burst); empty -> 429; sending during a 429's Retry-After -> 429 again.
+Each client IP also keeps what it spent per window (`ClientState.windows`): the weight a Binance
+window counted, requests per second on Coinbase; the stats report them per IP.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+_KEPT_WINDOWS = 3600  # per IP: an hour of 1 s windows
 
 
 @dataclass(slots=True)
@@ -25,13 +29,26 @@ class ClientState:
     retry_after_until: float = 0.0  # a 429 told the client to wait until then
     throttled_at: float = 0.0  # when the last 429 was sent
     banned_until: float = 0.0
-    window: int = -1
-    window_weight: int = 0
+    windows: dict[int, int] = field(default_factory=dict)  # window index -> weight counted in it, the newest
     tokens: float = -1.0  # < 0: bucket not started yet
     tokens_at: float = 0.0
 
-    def as_dict(self) -> dict[str, int]:
-        return {"requests": self.requests, "weight": self.weight, "throttled": self.throttled, "banned": self.banned}
+    def count(self, window: int, weight: int) -> int:
+        """Add `weight` to `window`; returns the window's weight. Only the newest windows are kept."""
+        total = self.windows[window] = self.windows.get(window, 0) + weight
+        if len(self.windows) > _KEPT_WINDOWS:
+            del self.windows[next(iter(self.windows))]
+        return total
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "requests": self.requests,
+            "weight": self.weight,
+            "throttled": self.throttled,
+            "banned": self.banned,
+            "peak_window_weight": max(self.windows.values(), default=0),
+            "windows": {str(w): weight for w, weight in self.windows.items()},
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +60,8 @@ class Verdict:
 
 
 class RateRule(Protocol):
+    window_s: float  # the length of the windows the stats count in
+
     def admit(self, client: ClientState, weight: int, now: float) -> Verdict | None: ...
 
     def throttle(self, client: ClientState, retry_after: int, now: float) -> Verdict:
@@ -67,7 +86,7 @@ class WeightWindows:
         self.grace_s = grace_s
 
     def used(self, client: ClientState, now: float) -> int:
-        return client.window_weight if client.window == int(now // self.window_s) else 0
+        return client.windows.get(int(now // self.window_s), 0)
 
     def admit(self, client: ClientState, weight: int, now: float) -> Verdict | None:
         if now < client.banned_until:
@@ -81,10 +100,7 @@ class WeightWindows:
             client.banned_until = now + self.ban_s
             return Verdict(418, self.ban_s)
         window = int(now // self.window_s)
-        if client.window != window:
-            client.window, client.window_weight = window, 0
-        client.window_weight += weight
-        if client.window_weight > self.limit:
+        if client.count(window, weight) > self.limit:
             return self.throttle(client, math.ceil((window + 1) * self.window_s - now), now)
         return None
 
@@ -95,11 +111,14 @@ class WeightWindows:
 class TokenBuckets:
     """Coinbase's public limit: `rate` requests/s with bursts up to `burst`."""
 
+    window_s = 1.0  # requests per second, for the stats
+
     def __init__(self, rate_per_s: float, burst: int):
         self.rate = rate_per_s
         self.burst = burst
 
     def admit(self, client: ClientState, weight: int, now: float) -> Verdict | None:
+        client.count(int(now // self.window_s), weight)
         if client.tokens < 0:
             client.tokens, client.tokens_at = float(self.burst), now
         client.tokens = min(self.burst, client.tokens + (now - client.tokens_at) * self.rate)

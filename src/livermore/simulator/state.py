@@ -185,12 +185,16 @@ class Simulator:
         self.log.append(RequestRecord(at, ip, path, status, weight))
 
     def stats(self) -> dict[str, object]:
+        """Totals, and per client IP the same counts plus the weight of each window (Binance: as
+        the rate rule counted it, by window index = epoch s // `window_s`; Coinbase: requests per
+        second) and the largest of them."""
         clients = self.clients.values()
         return {
             "requests": sum(c.requests for c in clients),
             "weight": sum(c.weight for c in clients),
             "throttled": sum(c.throttled for c in clients),
             "banned": sum(c.banned for c in clients),
+            "window_s": self.rule.window_s,
             "by_client": {ip: c.as_dict() for ip, c in self.clients.items()},
         }
 
