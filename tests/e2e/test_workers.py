@@ -56,3 +56,22 @@ async def test_a_killed_workers_entries_are_taken_over_and_the_run_completes(
     for key in [k async for k in redis.scan_iter(match="candles:*")]:
         scores = [s for _, s in await redis.zrange(key, 0, -1, withscores=True)]
         assert len(scores) == len(set(scores)), key
+
+
+async def test_a_worker_bound_to_127_0_0_2_is_counted_by_the_simulator_under_that_ip(
+    redis: Redis, redis_server: RedisServer
+) -> None:
+    async with serve_simulator(SimulatorConfig(exchange="binance", symbols=3)) as sim:
+        common = ("--redis-url", redis_server.url, "--base-url", sim.base_url)
+        bound = await livermore("worker", *common, "--source-address", "127.0.0.2", env=WORKER_ENV)
+        run = await livermore("warmup", *common, "--top", "2", "--timeframes", "1h,5m", "--no-drain")
+        try:
+            async with asyncio.timeout(60):
+                assert await run.wait() == 0
+        finally:
+            bound.send_signal(signal.SIGTERM)
+            await bound.wait()
+        klines = [r for r in sim.simulator.log if r.path.endswith("/klines")]
+        by_client = sim.simulator.stats()["by_client"]
+    assert len(klines) == 4 and {r.client for r in klines} == {"127.0.0.2"}
+    assert by_client["127.0.0.2"]["peak_window_weight"] > 0
