@@ -22,6 +22,10 @@ with SIGKILL mid-run: entries taken over, the run complete, duplicate scores in 
 
 cluster_scan (bench/cluster_scan.py): the scanner on a local 3-master Redis Cluster vs one
 redis-server, 10,002 pairs, the same verdicts.
+
+one_ip, ccxt_one_ip, speedup (bench/ips.py): four warmups sharing one IP's budget (the simulator's
+per-IP windows: share of the limit used, windows over it, 429s, 418s) beside four ccxt bots on one
+IP; one, two and four workers on their own IPs draining one schedule (t1 / tN).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import httpx
 from redis.asyncio import Redis
 
 from cluster_scan import cluster_scan
+from ips import ccxt_one_ip, one_ip, speedup
 from livermore.cache import Coverage
 from livermore.config import Settings
 from livermore.embedded import RedisServer
@@ -216,6 +221,9 @@ SECTIONS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "per_candle": per_candle,
     "reclaim": reclaim,
     "cluster_scan": cluster_scan,
+    "one_ip": one_ip,
+    "ccxt_one_ip": ccxt_one_ip,
+    "speedup": speedup,
 }
 
 

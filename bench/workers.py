@@ -10,6 +10,7 @@ time (`duplicates`, from Redis itself).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -23,9 +24,11 @@ TIMEFRAMES = [Timeframe.H1, Timeframe.M15, Timeframe.M5]
 WORKER_ENV = {"LIVERMORE_RECLAIM_IDLE_S": "2", "LIVERMORE_MAX_IN_FLIGHT": "4"}
 
 
-async def workers(s: Stack, n: int) -> list[Proc]:
+async def workers(s: Stack, n: int, sources: Sequence[str] = (), env: dict[str, str] | None = None) -> list[Proc]:
+    """`n` workers; with `sources`, the i-th sends from `sources[i]` (its own IP, its own budget)."""
     common = ("--redis-url", s.server.url, "--base-url", s.sim.base_url)
-    return [await s.livermore("worker", *common, env=WORKER_ENV) for _ in range(n)]
+    bound = [("--source-address", ip) for ip in sources] or [()] * n
+    return [await s.livermore("worker", *common, *args, env=env or WORKER_ENV) for args in bound[:n]]
 
 
 async def done_by(s: Stack, proc: Proc) -> int:

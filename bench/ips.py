@@ -1,0 +1,155 @@
+"""Processes on one IP share its rate budget; processes on separate IPs add theirs.
+
+one_ip: four `livermore warmup` processes on 127.0.0.1 split the same pairs (exchange ids 2, 12, 22,
+32: four runs, no shared warmup lease), at Binance's ratio (6000 weight a minute = 100 a second) on a
+2 s window. The simulator's own count for the IP says how they did: windows over the limit, 429s,
+418s, and `budget_share`, the mean weight of the full windows over the limit.
+
+ccxt_one_ip: the same pairs fetched by four ccxt bots (`enableRateLimit`, each its own OS process and
+so its own limiter, as separate bots are) on the same IP against a fresh simulator: their 429s and
+418s. Each bot asks for all its pairs at once, once each, and lets ccxt's throttle pace them.
+
+speedup: one, two and four `livermore worker` processes, each on its own source IP (and budget),
+drain one schedule of `livermore warmup --no-drain` (fresh Redis and simulator each time): the run's
+wall time (its `duration_ms`) and t1 / tN, with each IP's 429s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from typing import Any
+
+import ccxt.async_support as ccxt_async
+
+from harness import SRC, Stack, stack
+from livermore.models import Timeframe
+from livermore.simulator import SimulatorConfig
+from workers import workers
+
+LIMIT, WINDOW_S = 200, 2
+CONFIG = SimulatorConfig(
+    exchange="binance", symbols=160, window_s=WINDOW_S, weight_limit=LIMIT, latency_ms=(50.0, 150.0)
+)
+TIMEFRAMES = [Timeframe.M1, Timeframe.M5, Timeframe.M15, Timeframe.H1, Timeframe.H4, Timeframe.D1]
+EXCHANGE_IDS = (2, 12, 22, 32)
+SOURCES = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
+RUN_TIMEOUT_S = 120
+
+
+def shares(symbols: list[str], n: int) -> list[list[str]]:
+    return [symbols[i::n] for i in range(n)]
+
+
+def by_ip(s: Stack) -> dict[str, Any]:
+    by_client: dict[str, Any] = s.sim.simulator.stats()["by_client"]  # type: ignore[assignment]
+    return by_client
+
+
+def full_windows(windows: dict[str, int]) -> list[int]:
+    """The weight of each window but the first and the last (partial: the run began or ended in them);
+    windows inside the run with nothing sent count as 0."""
+    indices = sorted(int(w) for w in windows)
+    return [windows.get(str(w), 0) for w in range(indices[0] + 1, indices[-1])]
+
+
+async def one_ip() -> dict[str, Any]:
+    async with stack(CONFIG) as s:
+        parts = shares(s.symbols(CONFIG.symbols), len(EXCHANGE_IDS))
+        runs = [
+            await s.warmup(part, TIMEFRAMES, "--exchange-id", str(eid), "--source-address", "127.0.0.1")
+            for eid, part in zip(EXCHANGE_IDS, parts, strict=True)
+        ]
+        codes = [await run.ended(RUN_TIMEOUT_S) for run in runs]
+        ip = by_ip(s)["127.0.0.1"]
+    full = full_windows(ip["windows"])
+    figures = {
+        "processes": len(runs),
+        "budget_share": round(sum(full) / len(full) / LIMIT, 3) if full else 0.0,
+        "throttled": ip["throttled"],
+        "banned": ip["banned"],
+        "windows_over_limit": sum(weight > LIMIT for weight in ip["windows"].values()),
+        "complete": codes == [0] * len(runs),
+    }
+    print(
+        f"scale one_ip: {len(runs)} warmups on one IP: budget share {figures['budget_share']:.3f} of {LIMIT} per "
+        f"{WINDOW_S} s window ({len(full)} full windows, peak {ip['peak_window_weight']}), windows over the limit "
+        f"{figures['windows_over_limit']}, 429s {ip['throttled']}, 418s {ip['banned']}, exit codes {codes}"
+    )
+    return figures
+
+
+async def ccxt_bot(base_url: str, symbol_ids: list[str]) -> None:
+    """One bot: ccxt's binance with its rate limiter, every (symbol, timeframe) klines asked for at
+    once, once (the throttle spaces them): what its limiter alone does, before any retry policy."""
+    exchange = ccxt_async.binance(
+        {"enableRateLimit": True, "options": {"fetchMarkets": ["spot"], "fetchCurrencies": False}}
+    )
+    for key in [k for k, v in exchange.urls["api"].items() if isinstance(v, str)]:
+        exchange.urls["api"][key] = f"{base_url}/api/v3"
+
+    async def klines(symbol_id: str, timeframe: Timeframe) -> None:
+        with contextlib.suppress(ccxt_async.BaseError):  # counted by the simulator
+            await exchange.fetch_ohlcv(exchange.markets_by_id[symbol_id][0]["symbol"], timeframe.value, limit=100)
+
+    try:
+        await exchange.load_markets()
+        await asyncio.gather(*(klines(sym, tf) for sym in symbol_ids for tf in TIMEFRAMES))
+    finally:
+        await exchange.close()
+
+
+async def ccxt_one_ip() -> dict[str, Any]:
+    async with stack(CONFIG) as s:
+        parts = shares(s.symbols(CONFIG.symbols), len(EXCHANGE_IDS))
+        env = {"PYTHONPATH": f"{SRC}:{SRC.parent}"}
+        bots = [
+            await asyncio.create_subprocess_exec(sys.executable, __file__, s.sim.base_url, ",".join(part), env=env)
+            for part in parts
+        ]
+        codes = [await asyncio.wait_for(bot.wait(), RUN_TIMEOUT_S) for bot in bots]
+        ip = by_ip(s)["127.0.0.1"]
+    figures = {"processes": len(bots), "throttled": ip["throttled"], "banned": ip["banned"]}
+    print(
+        f"scale ccxt_one_ip: {len(bots)} ccxt bots on one IP: 429s {ip['throttled']}, 418s {ip['banned']}, "
+        f"peak window weight {ip['peak_window_weight']} of {LIMIT}, {ip['requests']} requests, exit codes {codes}"
+    )
+    return figures
+
+
+async def drain(n: int) -> tuple[float, dict[str, int]]:
+    """The run's wall time (s) with `n` workers on their own IPs, and each IP's 429s."""
+    async with stack(CONFIG) as s:
+        await workers(s, n, SOURCES[:n], env={"LIVERMORE_RECLAIM_IDLE_S": "5"})
+        await asyncio.sleep(2)  # the workers are up (imported, polling) before the run begins
+        run = await s.warmup(s.symbols(CONFIG.symbols), TIMEFRAMES, "--no-drain")
+        await run.ended(RUN_TIMEOUT_S)
+        stats = await s.stats()
+        clients = by_ip(s)
+    if stats is None or stats.outcome != "complete":
+        raise RuntimeError(f"the run with {n} workers did not complete: {stats}")
+    return stats.duration_ms / 1000, {ip: clients[ip]["throttled"] for ip in SOURCES[:n] if ip in clients}
+
+
+async def speedup() -> dict[str, Any]:
+    times: dict[str, float] = {}
+    throttled: dict[str, int] = {}
+    for n in (1, 2, 4):
+        times[str(n)], per_ip = await drain(n)
+        throttled |= {f"{n}:{ip}": count for ip, count in per_ip.items()}
+    figures = {
+        **{n: round(times["1"] / t, 2) for n, t in times.items()},
+        "seconds": {n: round(t, 2) for n, t in times.items()},
+        "throttled": throttled,
+    }
+    print(
+        "scale speedup: workers on their own IPs: "
+        + ", ".join(f"{n}: {t:.1f} s ({figures[n]:.2f}x)" for n, t in times.items())
+        + f" | 429s per IP {sum(throttled.values())}"
+    )
+    return figures
+
+
+if __name__ == "__main__":  # one ccxt bot (ccxt_one_ip): BASE_URL SYMBOL_IDS
+    asyncio.run(ccxt_bot(sys.argv[1], sys.argv[2].split(",")))
