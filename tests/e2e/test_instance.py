@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from livermore.embedded import RedisServer, free_port
 from livermore.keys import instance_status_key
 from livermore.simulator import SimulatorConfig, serve_simulator
-from tests.support.processes import livermore
+from tests.support.processes import livermore, reaped, terminated
 
 BINANCE = 2
 
@@ -40,13 +40,9 @@ async def test_a_second_serve_of_the_exchange_refuses_with_one_line(redis: Redis
             async with asyncio.timeout(30):
                 out, err = await second.communicate()
             assert await state(redis) == "active"  # the first still holds it
-            first.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(30):
-                assert await first.wait() == 0
+            assert await terminated(first) == 0
         finally:
-            if first.returncode is None:
-                first.kill()
-                await first.wait()
+            await reaped(first)
 
     assert second.returncode == 1
     text = (out + err).decode()

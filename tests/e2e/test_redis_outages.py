@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 from asyncio.subprocess import PIPE
 
@@ -20,7 +19,7 @@ from livermore.service import redis_client
 from livermore.simulator import SimulatorConfig, serve_simulator
 from livermore.warmup.store import WarmupStore
 from tests.support.candles import TF, cache_of, series
-from tests.support.processes import livermore
+from tests.support.processes import livermore, reaped, terminated
 
 BINANCE = 2
 
@@ -53,13 +52,9 @@ async def test_serve_outlives_a_redis_restart_mid_warmup_which_then_completes() 
                 status = await livermore("send", "status", "--redis-url", private.url, "--sub", "restart")
                 async with asyncio.timeout(30):
                     assert await status.wait() == 0
-                proc.send_signal(signal.SIGTERM)
-                async with asyncio.timeout(30):
-                    assert await proc.wait() == 0
+                assert await terminated(proc) == 0
             finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+                await reaped(proc)
                 await redis.aclose()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -93,6 +94,32 @@ def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except KeyboardInterrupt:
         err.print("interrupted", highlight=False)
         raise typer.Exit(EXIT_SIGINT) from None
+
+
+def announce(line: str) -> None:
+    """A long-running command's own line on stdout, flushed at once (a supervisor's log reads it)."""
+    print(line, flush=True)
+
+
+def log_as_a_service() -> None:
+    """Timestamped INFO logs for the long-running commands (`serve`, `worker`); httpx's line per REST
+    call would drown the service's own."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def run_until_signalled(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    """Run `main(stop)` (through `run_async`) with SIGINT/SIGTERM setting `stop`: a long-running
+    command ends its work cleanly and exits 0."""
+
+    async def signalled() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    run_async(signalled)
 
 
 def interrupt_on_signals(stop: StopRequest) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import signal
 import socket
 from typing import Annotated
 
@@ -21,18 +19,16 @@ from livermore.cli.options import (
     RedisUrl,
     SourceAddress,
     Sub,
+    announce,
     egress_settings,
     exchange_id_for,
     fail,
+    log_as_a_service,
     parse_timeframes,
-    run_async,
+    run_until_signalled,
 )
 from livermore.service import ServeOptions
 from livermore.service import serve as serve_until
-
-
-def _announce(line: str) -> None:
-    print(line, flush=True)
 
 
 def serve(
@@ -57,8 +53,7 @@ def serve(
     source_address: SourceAddress = None,
 ) -> None:
     """Serve one exchange: control channel + admin web app, until SIGTERM/SIGINT."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per REST call drowns the service's own
+    log_as_a_service()
     tfs = parse_timeframes(timeframes)
     exchange_id_for(exchange, exchange_id)  # an unknown exchange fails here, before anything runs
     settings = egress_settings(
@@ -76,14 +71,10 @@ def serve(
         quote=quote,
     )
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await serve_until(settings, options, stop, _announce)
+    async def main(stop: asyncio.Event) -> None:
+        await serve_until(settings, options, stop, announce)
 
-    run_async(main)
+    run_until_signalled(main)
 
 
 def _check_port(host: str, port: int) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import signal
 
 from livermore.cli.options import (
     DEFAULT_EXCHANGE,
@@ -14,15 +12,13 @@ from livermore.cli.options import (
     ExchangeId,
     RedisUrl,
     SourceAddress,
+    announce,
     egress_settings,
     exchange_id_for,
-    run_async,
+    log_as_a_service,
+    run_until_signalled,
 )
 from livermore.service import work
-
-
-def _announce(line: str) -> None:
-    print(line, flush=True)
 
 
 def worker(
@@ -36,17 +32,12 @@ def worker(
     """Fetch the entries of whatever warmup of the exchange runs (started by `serve` or `warmup`,
     possibly with --no-drain), beside the others, until SIGTERM/SIGINT; entries in flight then are
     taken over by the others after LIVERMORE_RECLAIM_IDLE_S."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    log_as_a_service()
     exchange_id_for(exchange, exchange_id)  # an unknown exchange fails here, before anything runs
     settings = egress_settings(redis_url, egress, source_address)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        done = await work(settings, exchange, stop, _announce, base_url=base_url, exchange_id=exchange_id)
-        print(f"worker {done.name}: stopped after {done.passes} passes", flush=True)
+    async def main(stop: asyncio.Event) -> None:
+        done = await work(settings, exchange, stop, announce, base_url=base_url, exchange_id=exchange_id)
+        announce(f"worker {done.name}: stopped after {done.passes} passes")
 
-    run_async(main)
+    run_until_signalled(main)
