@@ -10,10 +10,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from redis.asyncio import Redis
 
+from livermore.connection import RedisClient
 from livermore.keys import WARMUP_QUEUE_GROUP, warmup_queue_key
+from livermore.models import Timeframe
 from livermore.service import adapter_for, warmup_for
+from livermore.warmup.drain import Drain
+from livermore.warmup.queue import EntryQueue, QueueProgress
+from livermore.warmup.stats import WarmupStats
 from livermore.warmup.worker import QueueWorker
 from tests.support.warmup_world import SETTINGS, TFS, Env
+from tests.unit.test_drain import entry
 from tests.warmup.test_execute import assert_complete_and_true
 
 PAIRS = 4 * len(TFS)
@@ -83,3 +89,33 @@ async def test_entries_a_dead_worker_left_pending_are_taken_over(binance: Env, r
         scores = [s for _, s in await redis.zrange(candle_key, 0, -1, withscores=True)]
         assert len(scores) == len(set(scores)), candle_key
     await assert_complete_and_true(binance)
+
+
+async def test_an_entry_a_slow_worker_held_past_the_idle_time_is_run_twice_and_counted_once(redis: RedisClient) -> None:
+    """A live but slow worker's entry is taken over after the idle time (it might have died): both
+    run it, the second to acknowledge finds it already acknowledged and does not count it, so the
+    workers' shares never add up to more pairs than the run has."""
+    slow_queue, quick_queue = (EntryQueue(redis, 1, consumer=name, reclaim_idle_s=0.05) for name in ("slow", "quick"))
+    await slow_queue.reset([entry("BTCUSDT")], run=1)
+    taken_over = asyncio.Event()
+
+    async def slow_fetch(symbol: str, timeframe: Timeframe, start_ms: int) -> int:
+        await taken_over.wait()
+        return 100
+
+    async def quick_fetch(symbol: str, timeframe: Timeframe, start_ms: int) -> int:
+        return 100
+
+    slow, quick = (
+        Drain(f, WarmupStats(exchange_id=1, started_at=0, updated_at=0), 1) for f in (slow_fetch, quick_fetch)
+    )  # type: ignore[arg-type]
+    slow_run = asyncio.create_task(slow.run(slow_queue, 1))
+    while (await slow_queue.progress() or QueueProgress(0, 0)).pending == 0:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # past the idle time
+    await quick.run(quick_queue, 1)
+    taken_over.set()
+    await slow_run
+    assert quick_queue.reclaimed == 1 and quick.stats.completed_pairs == 1 and quick.stats.candles_written == 100
+    assert (slow.stats.completed_pairs, slow.stats.candles_written, slow.stats.failed_pairs) == (0, 0, 0)
+    assert (await slow_queue.progress()) == QueueProgress(unread=0, pending=0)

@@ -21,6 +21,9 @@ from livermore.warmup.stats import WarmupStats
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+Outcome = int | Exception | None
+"""What became of one entry: the candles written, the error it failed with, or None: left undone
+(Redis stayed away), for the next run."""
 
 WarmupPolicy = Literal["smart", "seed"]
 SEED_BATCH = 5  # the original: 5 requests with Promise.allSettled, then 1 s of sleep
@@ -31,7 +34,9 @@ PAUSED = "paused"  # the stats message while an operator's pause holds the drain
 class EntrySource(Protocol):
     async def claim(self, count: int) -> Claimed: ...
 
-    async def complete(self, *ids: bytes) -> None: ...
+    async def complete(self, *ids: bytes) -> set[bytes]:
+        """Acknowledge `ids`; those this call acknowledged (not one another worker did first)."""
+        ...
 
 
 @dataclass
@@ -138,8 +143,22 @@ class Drain:
             await self._progress()
 
     async def _run_batch(self, source: EntrySource, claimed: Claimed) -> None:
-        await asyncio.gather(*(self._run_entry(entry) for _, entry in claimed))
-        await self._redis(lambda: source.complete(*(mid for mid, _ in claimed)))
+        """Run the batch, then count what this drain acknowledged. An entry held past the reclaim
+        idle time by a slow worker may be run twice, once by the worker that took it over; the
+        cache holds its candles once, and the stats count it once: for the first acknowledgement."""
+        outcomes = await asyncio.gather(*(self._run_entry(entry) for _, entry in claimed))
+        ran = [(mid, entry, out) for (mid, entry), out in zip(claimed, outcomes, strict=True) if out is not None]
+        acked = await self._redis(lambda: source.complete(*(mid for mid, _, _ in ran)))
+        for mid, entry, outcome in ran:
+            if acked is not None and mid in acked:
+                self._count(entry, outcome)
+            else:
+                log.info(
+                    "%s %s %s: another worker acknowledged it first",
+                    self.stats.mode,
+                    entry.symbol,
+                    entry.timeframe.value,
+                )
         await self._progress()
 
     async def _progress(self) -> None:
@@ -151,17 +170,19 @@ class Drain:
         None when the outage outlasted its limit."""
         return await step() if self.outage is None else await self.outage.retry(step)
 
-    async def _run_entry(self, entry: WarmupScheduleEntry) -> None:
+    async def _run_entry(self, entry: WarmupScheduleEntry) -> Outcome:
         self.stats.current_symbol, self.stats.current_timeframe = entry.symbol, entry.timeframe.value
         try:
-            written = await self._redis(lambda: self.fetch(entry.symbol, entry.timeframe, entry.fetch_from))
+            return await self._redis(lambda: self.fetch(entry.symbol, entry.timeframe, entry.fetch_from))
         except Exception as e:
             if isinstance(e, ExchangeBannedError):
                 self.banned = e
             log.warning("%s %s %s failed: %s", self.stats.mode, entry.symbol, entry.timeframe.value, e)
-            self.stats.record_failure(entry.symbol, entry.timeframe.value, e)
-            return
-        if written is None:  # Redis stayed away: neither done nor failed, left for the next run
-            return
-        self.stats.completed_pairs += 1
-        self.stats.candles_written += written
+            return e
+
+    def _count(self, entry: WarmupScheduleEntry, outcome: int | Exception) -> None:
+        if isinstance(outcome, Exception):
+            self.stats.record_failure(entry.symbol, entry.timeframe.value, outcome)
+        else:
+            self.stats.completed_pairs += 1
+            self.stats.candles_written += outcome

@@ -96,9 +96,16 @@ class EntryQueue:
             self.run = int(messages[-1][1][b"run"])
         return [(mid, WarmupScheduleEntry.model_validate_json(fields[b"entry"])) for mid, fields in messages]
 
-    async def complete(self, *ids: bytes) -> None:
-        if ids:
-            await self.redis.xack(self.key, GROUP, *ids)
+    async def complete(self, *ids: bytes) -> set[bytes]:
+        """Acknowledge `ids` (one round trip); those still pending until now. An entry another worker
+        took over and acknowledged first is not among them: it is that worker's to count."""
+        if not ids:
+            return set()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for mid in ids:
+                pipe.xack(self.key, GROUP, mid)
+            acked = await pipe.execute()
+        return {mid for mid, n in zip(ids, acked, strict=True) if n}
 
     async def progress(self) -> QueueProgress | None:
         """How much of the run's queue is left, in one round trip; None when there is no queue."""
@@ -122,5 +129,6 @@ class EntryList:
     async def claim(self, count: int) -> Claimed:
         return [self._left.pop() for _ in range(min(count, len(self._left)))]
 
-    async def complete(self, *ids: bytes) -> None:
-        """Nothing to do: a claimed entry is gone from the list."""
+    async def complete(self, *ids: bytes) -> set[bytes]:
+        """Nothing to acknowledge: a claimed entry is gone from the list, and this drain's alone."""
+        return set(ids)
