@@ -4,14 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
 
 import httpx
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from livermore.models import Timeframe
 from livermore.simulator import Simulator, SimulatorConfig, serve_simulator
 from livermore.simulator.limits import Verdict
+from livermore.simulator.market import decimal_str
 
 OPEN = 1_750_000_000_000 - 1_750_000_000_000 % 3_600_000
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False), st.integers(0, 8))
+@example(701436952.6, 8)
+@example(1e-5, 8)
+@example(-0.0, 2)
+@example(2.5e16, 8)
+@example(0.125, 2)
+def test_decimal_str_is_the_rounded_value_exactly(x: float, places: int) -> None:
+    """The padded repr agrees with Decimal's formatting of the rounded float, for every float."""
+    assert decimal_str(x, places) == f"{Decimal(repr(round(x, places))):.{places}f}"
 
 
 def test_ground_truth_is_deterministic_positive_and_seeded() -> None:

@@ -72,8 +72,16 @@ def _gradient(key: int, octave: int, n: int) -> float:
 
 
 def decimal_str(x: float, places: int) -> str:
-    """`x` with exactly `places` decimals and no binary noise (701436952.6 -> '701436952.60000000')."""
-    return f"{Decimal(repr(round(x, places))):.{places}f}"
+    """`x` with exactly `places` decimals and no binary noise (701436952.6 -> '701436952.60000000').
+
+    The shortest repr of the rounded float has at most `places` decimals, so padding it is exact; an
+    exponent form (very large or small), inf and nan go through Decimal (8 of these per candle: the
+    plain path is what keeps the simulator from being the bottleneck of a benchmark)."""
+    text = repr(round(x, places))
+    whole, _, fraction = text.partition(".")
+    if not places or "e" in text or "n" in text:
+        return f"{Decimal(text):.{places}f}"
+    return f"{whole}.{fraction:0<{places}}"
 
 
 def _key(seed: int, text: str) -> int:
