@@ -29,7 +29,7 @@ from livermore.admin.app import AdminDeps, HttpPolicy, create_app
 from livermore.admin.metrics import WarmupMetrics
 from livermore.cache import CandleCache
 from livermore.config import Settings
-from livermore.connection import RedisClient
+from livermore.connection import RedisClient, ping_every_master
 from livermore.control.channel import ControlChannel
 from livermore.control.handlers import CommandHandlers, ExchangeContext
 from livermore.errors import CommandError, InstanceAlreadyServing, UsageError
@@ -208,7 +208,7 @@ async def work(
     exchange runs, beside the process that scheduled it, within its egress's shared budget. Returns
     the worker (its passes, its tally)."""
     async with redis_client(settings.redis_url) as redis:
-        await redis.ping()
+        await ping_every_master(redis)  # fail at boot, not at the first key on a dead master
         adapter = adapter_for(settings, exchange, base_url=base_url, exchange_id=exchange_id, redis=redis)
         try:
             name = f"{socket.gethostname()}:{os.getpid()}"
@@ -320,7 +320,7 @@ async def serve(
 ) -> None:
     """Run until `stop` is set, then cancel any warmup, stop the web server and the listener."""
     async with redis_client(settings.redis_url) as redis:
-        await redis.ping()
+        await ping_every_master(redis)  # fail at boot, not at the first key on a dead master
         adapter = adapter_for(
             settings, options.exchange, base_url=options.base_url, exchange_id=options.exchange_id, redis=redis
         )

@@ -10,8 +10,16 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from livermore.embedded import RedisServer
+from livermore.embedded import RedisClusterServers, RedisServer
+from livermore.keys import (
+    instance_lease_key,
+    instance_status_key,
+    warmup_lock_key,
+    warmup_stats_key,
+    warmup_workers_key,
+)
 from livermore.models import Timeframe
+from livermore.service import redis_client
 from livermore.warmup.store import WarmupStore
 from tests.admin.test_app import AUTH, PAIRS, api, finished_stats
 from tests.support.candles import clear_of_interval_end
@@ -62,6 +70,23 @@ async def test_healthz_answers_200_with_redis_and_503_once_it_is_gone() -> None:
                 assert (await http.get("/metrics")).status_code == 200  # last-known figures, no 500
         finally:
             await redis.aclose()
+
+
+async def test_healthz_answers_503_when_a_cluster_master_that_holds_none_of_its_keys_is_gone() -> None:
+    """A cluster is healthy only with every master up: a dead one holds a share of the candle keys
+    even when the few keys /healthz reads live elsewhere."""
+    with RedisClusterServers() as private:  # never the session's cluster: this test stops a node
+        async with redis_client(private.url) as redis, served_world(redis, private.url) as world, client(world) as http:
+            assert (await http.get("/healthz")).status_code == 200
+            eid = world.exchange_id
+            read = [warmup_lock_key(eid), instance_status_key(eid), instance_lease_key(eid), warmup_stats_key(eid)]
+            read.append(warmup_workers_key(eid))
+            ports = {redis.get_node_from_key(key).port for key in read}
+            spare = [node for node in private.nodes if node.port not in ports]
+            assert spare, "every master holds a key /healthz reads: nothing to tell apart"
+            spare[0].stop()
+            res = await http.get("/healthz")
+            assert res.status_code == 503 and res.json()["redis"] == "error"
 
 
 async def test_healthz_says_the_instance_state_and_its_heartbeat(redis: Redis, redis_server: RedisServer) -> None:

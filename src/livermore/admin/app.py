@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from livermore.admin.events import POLL_S, EventHub, Stream, StreamsFull
 from livermore.admin.guard import CHALLENGE, UNAUTHORIZED, RequestGuard, bearer_token, refusal, token_matches
 from livermore.admin.metrics import LiveState, WarmupMetrics
-from livermore.connection import RedisClient
+from livermore.connection import RedisClient, ping_every_master
 from livermore.control.handlers import Accepted, CommandHandlers
 from livermore.control.payloads import BulkSymbolsPayload, ClearCachePayload, ForceBackfillPayload, StartPayload
 from livermore.errors import CommandConflict, CommandError
@@ -261,12 +261,14 @@ def create_app(deps: AdminDeps) -> FastAPI:
 
     @app.get("/healthz", tags=["read"])
     async def healthz() -> JSONResponse:
-        """200 when Redis answers (with the run, the warmup lease, the instance's state and heartbeat,
-        and the newest stats), 503 when it does not. No token: probes and load balancers call it."""
+        """200 when Redis answers, every master of a cluster (with the run, the warmup lease, the
+        instance's state and heartbeat, and the newest stats), 503 when it does not. No token: probes
+        and load balancers call it."""
         body: Data = {"exchangeId": ctx.exchange_id, "exchange": deps.exchange_name}
         body["running"] = deps.handlers.runner.running
         try:
             async with asyncio.timeout(REDIS_PROBE_S):
+                await ping_every_master(warmup.redis)  # the keys read below live on one or two of them
                 lease = await _lease_state(warmup.redis, ctx.exchange_id)
                 instance = await instance_health(warmup.redis, ctx.exchange_id)
                 stats = await warmup.store.load_stats(ctx.exchange_id)

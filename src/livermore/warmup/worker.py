@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 
 from redis.exceptions import RedisError
 
+from livermore.connection import ping_every_master
 from livermore.warmup.drain import Drain
 from livermore.warmup.execute import WarmupService
 from livermore.warmup.outage import RedisOutage
@@ -59,7 +61,7 @@ class QueueWorker:
         """Drain until nothing is left to claim here; whether anything was done."""
         now = self.s.clock()
         stats = WarmupStats(exchange_id=self.exchange_id, mode="worker", started_at=now, updated_at=now)
-        outage = RedisOutage(self.s.redis.ping, limit_s=self.s.redis_outage_limit_s)
+        outage = RedisOutage(partial(ping_every_master, self.s.redis), limit_s=self.s.redis_outage_limit_s)
         metrics_at_start = self.s.adapter.metrics.as_dict()
         reclaimed_at_start = self.queue.reclaimed
 
