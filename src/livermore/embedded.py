@@ -3,6 +3,7 @@ and a private 3-master Redis Cluster of them, for the tests and the bench that m
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -13,11 +14,23 @@ from pathlib import Path
 import redis
 
 
+_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 nobody listens on right now, from the 10,000 just below the kernel's
+    ephemeral range: a port from that range (what binding port 0 gives) can be taken by some
+    outgoing connection between this check and the server's own bind, which then fails."""
+    ephemeral_low = int(_PORT_RANGE.read_text().split()[0]) if _PORT_RANGE.exists() else 32768
+    for _ in range(200):
+        port = random.randrange(max(1024, ephemeral_low - 10_000), ephemeral_low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port below the ephemeral range")
 
 
 class RedisServer:

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+import pytest
 from redis.asyncio import Redis
 
 from livermore.connection import RedisClient
@@ -16,7 +17,8 @@ from livermore.models import Timeframe
 from livermore.service import adapter_for, warmup_for
 from livermore.warmup.drain import Drain
 from livermore.warmup.queue import EntryQueue, QueueProgress
-from livermore.warmup.stats import WarmupStats
+from livermore.warmup.run import SETTLE_POLL_S
+from livermore.warmup.stats import WarmupStats, WorkerTally
 from livermore.warmup.worker import QueueWorker
 from tests.support.warmup_world import SETTINGS, TFS, Env
 from tests.unit.test_drain import entry
@@ -47,7 +49,8 @@ async def workers(env: Env, names: list[str], **settings: object) -> AsyncIterat
 def scheduler(env: Env, **settings: object) -> Env:
     """The run's own process, which only scans and schedules."""
     update = {"drain_locally": False, **settings}
-    return Env(**{**vars(env), "service": warmup_for(env.redis, env.adapter, SETTINGS.model_copy(update=update))})
+    service = warmup_for(env.redis, env.adapter, SETTINGS.model_copy(update=update), clock=env.sim.now_ms)
+    return Env(**{**vars(env), "service": service})
 
 
 async def test_a_schedule_only_run_is_drained_by_workers_whose_shares_add_up(binance: Env, redis: Redis) -> None:
@@ -119,3 +122,25 @@ async def test_an_entry_a_slow_worker_held_past_the_idle_time_is_run_twice_and_c
     assert quick_queue.reclaimed == 1 and quick.stats.completed_pairs == 1 and quick.stats.candles_written == 100
     assert (slow.stats.completed_pairs, slow.stats.candles_written, slow.stats.failed_pairs) == (0, 0, 0)
     assert (await slow_queue.progress()) == QueueProgress(unread=0, pending=0)
+
+
+async def test_the_run_counts_the_last_entry_a_worker_reports_after_the_queue_settled(
+    binance: Env, redis: RedisClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker acknowledges an entry, then reports it: the run that sees its queue settled in
+    between waits for that report, so its final stats count every pair."""
+    save = QueueWorker._save
+
+    async def last_report_late(self: QueueWorker, tally: WorkerTally) -> None:
+        if tally.completed_pairs == PAIRS:
+            await asyncio.sleep(4 * SETTLE_POLL_S)
+        await save(self, tally)
+
+    monkeypatch.setattr(QueueWorker, "_save", last_report_late)
+    binance.pin()
+    run = scheduler(binance)
+    async with workers(binance, ["w1"]):
+        stats = await run.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
+    assert (stats.outcome, stats.completed_pairs, stats.workers["w1"].completed_pairs) == ("complete", PAIRS, PAIRS)
+    stored = await binance.service.store.load_stats(binance.adapter.exchange_id)
+    assert stored is not None and stored.completed_pairs == PAIRS

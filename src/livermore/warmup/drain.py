@@ -74,6 +74,7 @@ class Drain:
     gate: asyncio.Event | None = None
     outage: RedisOutage | None = None
     banned: ExchangeBannedError | None = field(default=None, init=False)
+    counted: int = field(default=0, init=False)  # entries this drain acknowledged, done or failed
     _live: int = field(default=0, init=False)  # workers in their claim loop
     _parked: int = field(default=0, init=False)  # of them, waiting at the closed gate
 
@@ -152,6 +153,7 @@ class Drain:
         for mid, entry, outcome in ran:
             if acked is not None and mid in acked:
                 self._count(entry, outcome)
+                self.counted += 1
             else:
                 log.info(
                     "%s %s %s: another worker acknowledged it first",

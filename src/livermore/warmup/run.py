@@ -26,7 +26,7 @@ from livermore.warmup.ending import StopRequest, counted_outcome, early_stop
 from livermore.warmup.outage import RedisOutage
 from livermore.warmup.queue import EntryQueue
 from livermore.warmup.scan import CandleStatusResult
-from livermore.warmup.schedule import WarmupSchedule
+from livermore.warmup.schedule import WarmupSchedule, WarmupScheduleEntry
 from livermore.warmup.stats import Outcome, WarmupStats, WorkerTally
 from livermore.warmup.store import StatsPublisher
 
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SETTLE_POLL_S = 0.25  # how often a run whose entries other workers hold looks whether they are done
+REPORT_WAIT_S = 5.0  # how long a settled run waits for the workers' reports of their last entries
+REPORT_POLL_S = 0.05
 ProgressSink = Callable[[WarmupStats], None]
 
 
@@ -78,6 +80,7 @@ class WarmupRun:
             service.redis, exchange_id, consumer=uuid.uuid4().hex, reclaim_idle_s=service.reclaim_idle_s
         )
         self.remote: dict[str, WorkerTally] = {}  # `livermore worker` processes' shares of this run
+        self.queued = 0  # entries put in the queue by this run, over all its passes
         self.fetch_started = now
         self.known: list[str] = []
         self.outage = RedisOutage(partial(ping_every_master, service.redis), limit_s=service.redis_outage_limit_s)
@@ -138,7 +141,10 @@ class WarmupRun:
             if self.drain.stopped():
                 return
             progress = await self.outage.retry(self.queue.progress)
-            if progress is None or progress.settled:
+            if progress is None:
+                return
+            if progress.settled:
+                await self._await_reports()
                 return
             if not waiting:
                 waiting = True
@@ -147,10 +153,36 @@ class WarmupRun:
             await asyncio.sleep(SETTLE_POLL_S)
             entries = progress.unread + progress.pending
 
+    async def _await_reports(self) -> None:
+        """A worker acknowledges an entry, then reports it: once every entry is acknowledged, wait
+        (bounded) until the reports account for all of them, so that the final stats count what was
+        done. A worker killed between the two leaves its entry done in the cache and uncounted here."""
+        deadline = time.monotonic() + REPORT_WAIT_S
+        while True:
+            tallies = await self.outage.retry(
+                lambda: self.s.store.load_tallies(self.exchange_id, self.stats.started_at)
+            )
+            if tallies is None:  # Redis stayed away: the outage ends the run
+                return
+            self.remote = tallies
+            reported = self.drain.counted + sum(t.completed_pairs + t.failed_pairs for t in tallies.values())
+            if reported >= self.queued:
+                return
+            if time.monotonic() > deadline:
+                log.warning(
+                    "%d of %d entries were acknowledged but never reported", self.queued - reported, self.queued
+                )
+                return
+            await asyncio.sleep(REPORT_POLL_S)
+
+    async def _enqueue(self, entries: Sequence[WarmupScheduleEntry]) -> None:
+        await self.queue.reset(entries, run=self.stats.started_at)
+        self.queued += len(entries)
+
     async def _plan(self, timeframes: list[Timeframe]) -> WarmupSchedule:
         plan = await self.s.plan(self.exchange_id, self.symbols, timeframes)
         schedule, self.known = plan.schedule, plan.symbols
-        await self.queue.reset(schedule.entries, run=self.stats.started_at)
+        await self._enqueue(schedule.entries)
         self.stats.total_pairs = schedule.needs_fetching
         self.stats.skipped_pairs = schedule.sufficient_pairs
         self.s.record_unknown(self.stats, plan.unknown, timeframes)
@@ -180,7 +212,7 @@ class WarmupRun:
             self.stats.status = "touching_up"
             self.stats.touch_up_pairs += len(entries)
             self.stats.total_pairs += len(entries)
-            await self.queue.reset(entries, run=self.stats.started_at)
+            await self._enqueue(entries)
             await self._publish(force=True)
             await self._drain_everywhere(len(entries))
 

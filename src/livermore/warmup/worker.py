@@ -69,10 +69,14 @@ class QueueWorker:
             stats.count_requests(self.s.adapter.metrics.as_dict(), metrics_at_start)
             return self._share(stats, self.queue.reclaimed - reclaimed_at_start)
 
+        reporting = asyncio.Lock()
+
         async def report() -> None:
-            """After every batch (its acknowledgement just sent): the run's stats count what is done."""
-            if self.queue.run is not None:
-                await self._save(share())
+            """After every batch (its acknowledgement just sent): the run's stats count what is done.
+            One report at a time, each counted when it is sent: an older share never lands last."""
+            async with reporting:
+                if self.queue.run is not None:
+                    await self._save(share())
 
         drain = Drain(
             self.s.fetcher(self.exchange_id),
