@@ -13,7 +13,6 @@ from pathlib import Path
 
 import redis
 
-
 _PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
