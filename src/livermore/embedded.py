@@ -148,8 +148,8 @@ class RedisClusterServers:
     whatever must visit each master (FLUSHALL between tests).
     """
 
-    def __init__(self, masters: int = 3):
-        self.nodes = [RedisServer(extra_args=_cluster_args()) for _ in range(masters)]
+    def __init__(self, masters: int = 3, *, appendonly: bool = False):
+        self.nodes = [RedisServer(appendonly=appendonly, extra_args=_cluster_args()) for _ in range(masters)]
 
     @property
     def url(self) -> str:
