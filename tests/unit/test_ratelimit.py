@@ -39,6 +39,20 @@ async def test_budget_is_limit_less_margin_then_waits_for_next_window() -> None:
     assert ft.t == 1_010.0 and g.window == 101 and lim.used == 2
 
 
+async def test_aligned_windows_turn_when_the_exchanges_clock_says() -> None:
+    """The exchange's clock 3.5 s ahead of ours: its window 101 (1010-1020 on its clock) runs from
+    1006.5 to 1016.5 on ours; what was granted before the alignment stays charged."""
+    ft = FakeTime(1_006.0)
+    lim = weight_limiter(ft)
+    first = await lim.acquire(20)
+    lim.align(3.5)
+    assert lim.used == 20 and lim.window_end(100) == 1_006.5
+    lim.release(first)
+    granted = [await lim.acquire(10) for _ in range(8)]  # 70 fit beside the 20; the 8th waits for 101
+    assert ft.t == 1_006.5 and [g.window for g in granted] == [100] * 7 + [101]  # its turn, not ours (1010)
+    assert lim.used == 80 and lim.window_end(101) == 1_016.5  # the 70 in flight are carried into 101
+
+
 async def test_weight_in_flight_at_window_turn_is_charged_to_the_next_window() -> None:
     ft = FakeTime(1_009.0)
     lim = weight_limiter(ft)

@@ -75,20 +75,26 @@ class BinanceAdapter(RestAdapter):
             clock=clock,
         )
         self.limiter: WeightLimiter = limiter
+        self._answered_at = 0.0  # our clock halfway through the newest answer's round trip
         self._info: dict[str, Any] | None = None
         self._info_lock = asyncio.Lock()
 
     def _observe_weight(self, response: httpx.Response, grant: Grant) -> None:
         """Every response reports the IP's used weight; other processes on the IP spend it too."""
+        self._answered_at = (grant.at + self.limiter.clock()) / 2  # granted, then sent at once
         for key, value in response.headers.items():
             if key.startswith(_WEIGHT_HEADER) and value.isdigit():
                 self.limiter.observe(int(value), grant)
 
     async def exchange_info(self) -> dict[str, Any]:
-        """exchangeInfo (weight 20), fetched once; it configures the limiter."""
+        """exchangeInfo (weight 20), fetched once; it configures the limiter: the weight limit and
+        its window, and the exchange's clock (its serverTime, stamped about halfway through the
+        round trip), which the windows follow."""
         async with self._info_lock:
             if self._info is None:
                 info = await self._http.get_json("/api/v3/exchangeInfo", weight=20)
+                if isinstance(server_ms := info.get("serverTime"), int):
+                    self.limiter.align(server_ms / 1000 - self._answered_at)
                 self.limiter.configure_from(info["rateLimits"])
                 self._info = info
         return self._info

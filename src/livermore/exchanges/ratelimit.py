@@ -65,7 +65,8 @@ class _Pause:
 
 
 class WeightLimiter(_Pause):
-    """Binance REQUEST_WEIGHT: fixed windows aligned to wall time, budget = limit * (1 - safety_margin).
+    """Binance REQUEST_WEIGHT: fixed windows aligned to the exchange's clock (ours plus `offset_s`,
+    once `align` has measured it), budget = limit * (1 - safety_margin).
 
     Two things make the local count honest. A request still in flight when a window turns may be
     counted by the server in the new window, so the new window starts charged with the weight in
@@ -95,16 +96,26 @@ class WeightLimiter(_Pause):
         self._others = 0  # what others on our IP spent in this window, from the newest answer
         self._in_flight = 0
         self.limit, self.window_s = limit, window_s
+        self.offset_s = 0.0  # the exchange's clock minus ours
+
+    def align(self, offset_s: float) -> None:
+        """Follow the exchange's clock, `offset_s` ahead of ours: its windows turn when its clock
+        says, and ours counted against it (or its weight header) would otherwise straddle two of
+        them. What was granted so far is charged to the window now current, as in `configure`."""
+        self.offset_s = offset_s
+        self._window = self._index(self.clock())
+        self._carried = self._granted
 
     def configure(self, limit: int, window_s: float) -> None:
         """Adopt a (new) limit and window length, e.g. from exchangeInfo. With a new length, what we
         granted in the window so far is charged to the window now current (carried, as weight in
         flight at a turn is): the server counted it in windows of the length we now learn, and
         quite likely in this one."""
-        if window_s != self.window_s:
-            self._window = int(self.clock() // window_s)
-            self._carried = self._granted
+        changed = window_s != self.window_s
         self.limit, self.window_s = limit, window_s
+        if changed:
+            self._window = self._index(self.clock())
+            self._carried = self._granted
 
     def configure_from(self, rate_limits: Iterable[Mapping[str, Any]]) -> None:
         """Configure from exchangeInfo `rateLimits` (its REQUEST_WEIGHT entry; the tightest if several)."""
@@ -124,8 +135,11 @@ class WeightLimiter(_Pause):
         self._roll(self.clock())
         return self._granted + self._others
 
+    def _index(self, now: float) -> int:
+        return int((now + self.offset_s) // self.window_s)
+
     def _roll(self, now: float) -> int:
-        window = int(now // self.window_s)
+        window = self._index(now)
         if window != self._window:
             self._window = window
             self._carried = self._in_flight
@@ -133,8 +147,8 @@ class WeightLimiter(_Pause):
         return window
 
     def window_end(self, window: int) -> float:
-        """When `window` ends (epoch seconds)."""
-        return (window + 1) * self.window_s
+        """When `window` ends (epoch seconds, our clock)."""
+        return (window + 1) * self.window_s - self.offset_s
 
     def _check(self, weight: int) -> None:
         if weight > self.budget:

@@ -6,11 +6,12 @@ N times it. So every grant is one script call (EVALSHA) on keys named by exchang
 (`keys.budget_*`): Binance weight in fixed windows, Coinbase a token bucket, and a pause that every
 grant checks first, written by the process that drew a 429 or a 418.
 
-Binance's windows are aligned to our wall clock, as the in-process WeightLimiter's are: the adapter
-does not measure Binance's clock, and the processes of one IP share a host's (NTP) time. The weight
-header of each answer still corrects the shared count: the grant call after an answer raises it to
-the server's count when that is larger (requests from outside our processes, or granted in-process
-while Redis was away), so observing costs no call of its own.
+Binance's windows follow Binance's clock, as the in-process WeightLimiter's do: each process
+measures its offset from exchangeInfo's serverTime, so the window a grant is counted in is named by
+the exchange's clock and the processes of one IP agree on it whatever their own clocks say. The
+weight header of each answer still corrects the shared count: the grant call after an answer
+raises it to the server's count when that is larger (requests from outside our processes, or
+granted in-process while Redis was away), so observing costs no call of its own.
 
 The in-process limiters are the base classes and the fallback: a grant whose Redis call fails
 (connection lost, timeout) is granted by the in-process rules instead, which keep counting our own

@@ -85,7 +85,8 @@ class RequestRecord:
 
 
 class Simulator:
-    """One simulated exchange. `wall` is real time (rate windows); `now_ms()` is the market clock."""
+    """One simulated exchange. `wall` is real time; `exchange_s()` the exchange's clock (wall time
+    plus the offset: rate windows, serverTime); `now_ms()` the market clock (the same, unless pinned)."""
 
     def __init__(self, config: SimulatorConfig, *, wall: Callable[[], float] = time.time):
         self.config = config
@@ -124,6 +125,12 @@ class Simulator:
         if self.fixed_time_ms is not None:
             return self.fixed_time_ms
         return int(self.wall() * 1000) + self.clock_offset_ms
+
+    def exchange_s(self) -> float:
+        """The exchange's own clock (epoch seconds): its rate windows, its bans and its serverTime.
+        Wall time plus the offset; pinning the market clock does not stop it (a pin freezes which
+        candles exist, not the exchange)."""
+        return self.wall() + self.clock_offset_ms / 1000
 
     def set_clock(self, *, offset_ms: int | None = None, fixed_time_ms: int | None = None) -> None:
         """Shift the market clock, or pin it (`fixed_time_ms`); with neither, back to wall time."""
@@ -167,7 +174,7 @@ class Simulator:
         client = self.client(ip)
         client.requests += 1
         client.weight += weight
-        now = self.wall()
+        now = self.exchange_s()
         verdict = self.rule.admit(client, weight, now)
         if verdict is None and self.faults.force_429 > 0:
             self.faults.force_429 -= 1
@@ -179,7 +186,7 @@ class Simulator:
         Coinbase, which counts requests, not weight."""
         if not isinstance(self.rule, WeightWindows):
             return 0
-        return self.rule.used(self.client(ip), self.wall())
+        return self.rule.used(self.client(ip), self.exchange_s())
 
     def record(self, ip: str, path: str, status: int, weight: int, at: float) -> None:
         self.log.append(RequestRecord(at, ip, path, status, weight))

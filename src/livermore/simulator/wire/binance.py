@@ -71,7 +71,7 @@ class BinanceWire:
 
     def rejected(self, verdict: Verdict) -> Response:
         if verdict.status == 418:
-            until = int((self.sim.wall() + verdict.retry_after) * 1000)
+            until = int((self.sim.exchange_s() + verdict.retry_after) * 1000)
             msg = (
                 f"Way too much request weight used; IP banned until {until}. "
                 "Please use WebSocket Streams for live updates to avoid bans."
@@ -96,7 +96,7 @@ class BinanceWire:
         if path == "/api/v3/ping":
             return _json({})
         if path == "/api/v3/time":
-            return _json({"serverTime": self.sim.now_ms()})
+            return _json({"serverTime": self._server_time()})
         if path == "/api/v3/exchangeInfo":
             return _json(self._exchange_info())
         symbol = q.get("symbol")
@@ -181,11 +181,15 @@ class BinanceWire:
             "count": int(d.quote_volume // 1000) + 1,
         }
 
+    def _server_time(self) -> int:
+        """The exchange's clock, which its weight windows follow, in ms."""
+        return int(self.sim.exchange_s() * 1000)
+
     def _exchange_info(self) -> dict[str, Any]:
         cfg = self.sim.config
         return {
             "timezone": "UTC",
-            "serverTime": self.sim.now_ms(),
+            "serverTime": self._server_time(),
             "rateLimits": [
                 {
                     "rateLimitType": "REQUEST_WEIGHT",
