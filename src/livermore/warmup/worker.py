@@ -70,11 +70,18 @@ class QueueWorker:
             return self._share(stats, self.queue.reclaimed - reclaimed_at_start)
 
         reporting = asyncio.Lock()
+        waiting = False  # a report waits for its turn
 
         async def report() -> None:
             """After every batch (its acknowledgement just sent): the run's stats count what is done.
-            One report at a time, each counted when it is sent: an older share never lands last."""
+            One report at a time, each counted when it is sent (an older share never lands last);
+            a batch that ends while a report waits leaves its counts to that one."""
+            nonlocal waiting
+            if waiting:
+                return
+            waiting = True
             async with reporting:
+                waiting = False
                 if self.queue.run is not None:
                     await self._save(share())
 
