@@ -75,21 +75,24 @@ class BinanceAdapter(RestAdapter):
             clock=clock,
         )
         self.limiter: WeightLimiter = limiter
-        self._answered_at = 0.0  # our clock halfway through the newest answer's round trip
+        self._answered_at = 0.0  # our clock when the newest answer arrived
         self._info: dict[str, Any] | None = None
         self._info_lock = asyncio.Lock()
 
     def _observe_weight(self, response: httpx.Response, grant: Grant) -> None:
         """Every response reports the IP's used weight; other processes on the IP spend it too."""
-        self._answered_at = (grant.at + self.limiter.clock()) / 2  # granted, then sent at once
+        self._answered_at = self.limiter.clock()
         for key, value in response.headers.items():
             if key.startswith(_WEIGHT_HEADER) and value.isdigit():
                 self.limiter.observe(int(value), grant)
 
     async def exchange_info(self) -> dict[str, Any]:
         """exchangeInfo (weight 20), fetched once; it configures the limiter: the weight limit and
-        its window, and the exchange's clock (its serverTime, stamped about halfway through the
-        round trip), which the windows follow."""
+        its window, and the exchange's clock, which the windows follow. Its serverTime was stamped
+        before the answer arrived, so taking it as the clock at arrival puts ours behind the
+        exchange's by at most the round trip: our windows turn as its do or just after, never
+        before. (A turn before the exchange's would send into its full window: the answers' weight
+        header would say the new window is spent, and hold us back for all of it.)"""
         async with self._info_lock:
             if self._info is None:
                 info = await self._http.get_json("/api/v3/exchangeInfo", weight=20)
