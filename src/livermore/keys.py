@@ -123,7 +123,7 @@ def candle_ledger_cluster_key(exchange_id: int, candle_key: str) -> str:
 
 
 def budget_window_key(exchange_id: int, egress: str, window: int) -> str:
-    """Weight granted in one fixed window (Binance REQUEST_WEIGHT; `window` = epoch s // length),
+    """Weight granted in one fixed window (Binance REQUEST_WEIGHT; `window` = the exchange's epoch s // length),
     by every process on the egress; expires soon after the window ends."""
     return f"livermore:budget:{{{exchange_id}:{egress}}}:w:{window}"
 
@@ -132,6 +132,13 @@ def budget_bucket_key(exchange_id: int, egress: str) -> str:
     """Hash {tokens, at (ms)}: the token bucket (Coinbase requests per second) of every process on
     the egress; expires once it would be full again."""
     return f"livermore:budget:{{{exchange_id}:{egress}}}:bucket"
+
+
+def budget_clock_key(exchange_id: int, egress: str, host: str) -> str:
+    """The exchange's clock less `host`'s (seconds, as text), as the host's first process on the
+    egress measured it: every process of the host then turns its windows at one instant (each
+    measuring its own would put up to a round trip between them); expires after an hour."""
+    return f"livermore:budget:{{{exchange_id}:{egress}}}:clock:{host}"
 
 
 def budget_pause_key(exchange_id: int, egress: str) -> str:

@@ -80,6 +80,15 @@ async def test_two_processes_on_one_ip_keep_every_window_under_the_budget(redis:
         assert sum(full) / len(full) >= 0.8 * budget, windows  # together they spend the budget, not half of it
 
 
+async def test_the_processes_of_one_host_follow_the_exchanges_clock_at_one_offset(redis: Redis) -> None:
+    """Each measures the exchange's clock (400 ms ahead) from its own exchangeInfo, a round trip
+    apart; they use the first one's measurement, so their windows turn at one instant."""
+    config = SimulatorConfig(symbols=5, window_s=1, weight_limit=300, clock_offset_ms=400)
+    async with processes(redis, config, n=3) as (_, adapters):
+        offsets = {adapter.limiter.offset_s for adapter in adapters}
+        assert len(offsets) == 1 and 0 <= 0.4 - offsets.pop() < 0.05
+
+
 async def test_a_429_drawn_by_one_process_pauses_the_other(redis: Redis) -> None:
     config = SimulatorConfig(symbols=5, fixed_time_ms=NOW, force_429_retry_after_s=30)
     async with processes(redis, config, fast_time=FastTime(100.0)) as (running, (first, second)):
@@ -132,7 +141,7 @@ async def test_a_process_bound_to_127_0_0_2_is_that_ip_to_the_exchange_with_a_bu
         assert isinstance(clients, dict) and list(clients) == ["127.0.0.2"]
         assert (clients["127.0.0.2"]["requests"], clients["127.0.0.2"]["weight"]) == (2, 22)
         budget_keys = {k.decode() async for k in redis.scan_iter("livermore:budget:*")}
-        assert budget_keys and all(k.startswith("livermore:budget:{2:127.0.0.2}:w:") for k in budget_keys)
+        assert budget_keys and all(k.startswith("livermore:budget:{2:127.0.0.2}:") for k in budget_keys)
 
 
 async def test_two_coinbase_processes_share_one_bucket(redis: Redis) -> None:

@@ -75,6 +75,7 @@ class BinanceAdapter(RestAdapter):
             clock=clock,
         )
         self.limiter: WeightLimiter = limiter
+        self._budget = budget
         self._answered_at = 0.0  # our clock when the newest answer arrived
         self._info: dict[str, Any] | None = None
         self._info_lock = asyncio.Lock()
@@ -97,10 +98,17 @@ class BinanceAdapter(RestAdapter):
             if self._info is None:
                 info = await self._http.get_json("/api/v3/exchangeInfo", weight=20)
                 if isinstance(server_ms := info.get("serverTime"), int):
-                    self.limiter.align(server_ms / 1000 - self._answered_at)
+                    await self._align(server_ms / 1000 - self._answered_at)
                 self.limiter.configure_from(info["rateLimits"])
                 self._info = info
         return self._info
+
+    async def _align(self, offset_s: float) -> None:
+        """Follow the exchange's clock; with a shared budget, at the offset the host's processes
+        agreed on (the first one's), so that they turn their windows together."""
+        if self._budget is not None:
+            offset_s = await self._budget.clock_offset(offset_s)
+        self.limiter.align(offset_s)
 
     async def fetch_candles(
         self, symbol: str, timeframe: Timeframe, start_ms: int, end_ms: int | None = None

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -35,12 +36,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from livermore.connection import RedisClient
 from livermore.exchanges.ratelimit import Clock, Grant, Sleep, TokenBucket, WeightLimiter
-from livermore.keys import budget_bucket_key, budget_pause_key, budget_window_key
+from livermore.keys import budget_bucket_key, budget_clock_key, budget_pause_key, budget_window_key
 
 log = logging.getLogger(__name__)
 
 _LABEL = re.compile(r"[A-Za-z0-9._:-]+")  # no braces: the label sits inside the keys' hash tag
 _OUTAGE_PROBE_S = 1.0  # after a failed call, grants stay in-process this long before Redis is asked again
+_CLOCK_TTL_S = 3600  # a host's agreed offset from the exchange's clock is measured afresh after this
 
 
 def check_egress(label: str) -> str:
@@ -85,6 +87,7 @@ class SharedBudget:
         self.exchange_id = exchange_id
         self.egress = check_egress(egress)
         self.pause_key = budget_pause_key(exchange_id, egress)
+        self._redis = redis
         self._window = redis.register_script(_script("budget_window.lua"))
         self._bucket = redis.register_script(_script("budget_bucket.lua"))
         self._pause = redis.register_script(_script("budget_pause.lua"))
@@ -104,6 +107,19 @@ class SharedBudget:
         keys = [budget_bucket_key(self.exchange_id, self.egress), self.pause_key]
         reply = await self._call(self._bucket, keys, [cost, rate_per_s / 1000, burst, _ms(now)], now)
         return None if reply is None else Reply.parse(reply)
+
+    async def clock_offset(self, measured_s: float) -> float:
+        """The exchange's clock less ours that every process of this host on the egress uses: the
+        first one's measurement; `measured_s` itself when Redis cannot be asked."""
+        key = budget_clock_key(self.exchange_id, self.egress, socket.gethostname())
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.set(key, repr(measured_s), nx=True, ex=_CLOCK_TTL_S)
+                pipe.get(key)
+                _, agreed = await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError):
+            return measured_s
+        return float(agreed) if agreed is not None else measured_s
 
     async def pause(self, until: float, now: float) -> None:
         """Pause every process on the egress until `until` (never shortening a longer pause)."""
