@@ -23,7 +23,7 @@ from livermore.service import redis_client
 from livermore.simulator import SimulatorConfig, serve_simulator
 from livermore.warmup.stats import WarmupStats
 from livermore.warmup.store import WarmupStore
-from tests.support.candles import TF, cache_of, series
+from tests.support.candles import TF, cache_of, duplicate_scores, series
 from tests.support.processes import livermore, reaped, terminated
 
 BINANCE = 2
@@ -198,12 +198,3 @@ async def stats_if_reachable(redis: RedisClient) -> WarmupStats | None:
     with contextlib.suppress(RedisError, RedisClusterException):
         return await WarmupStore(redis).load_stats(BINANCE)
     return None
-
-
-async def duplicate_scores(redis: RedisClient) -> int:
-    """Members beyond the first of each open time, over every candle key."""
-    extra = 0
-    async for key in redis.scan_iter(match="candles:*"):
-        scores = [score for _, score in await redis.zrange(key, 0, -1, withscores=True)]
-        extra += len(scores) - len(set(scores))
-    return extra

@@ -87,3 +87,12 @@ async def clear_of_interval_end(tf: Timeframe, margin_s: float) -> None:
     left_ms = tf.floor(now_ms()) + tf.ms - now_ms()
     if left_ms < margin_s * 1000:
         await asyncio.sleep(left_ms / 1000)
+
+
+async def duplicate_scores(redis: RedisClient) -> int:
+    """Members beyond the first of each open time, over every candle key."""
+    extra = 0
+    async for key in redis.scan_iter(match="candles:*"):
+        scores = [score for _, score in await redis.zrange(key, 0, -1, withscores=True)]
+        extra += len(scores) - len(set(scores))
+    return extra

@@ -38,7 +38,7 @@ from livermore.cli.options import (
 from livermore.cli.progress import warm
 from livermore.cli.render import failures_table, reports_table, scan_table, schedule_table, status_summary
 from livermore.config import Settings
-from livermore.connection import RedisClient
+from livermore.connection import RedisClient, ping_every_master
 from livermore.exchanges import ExchangeAdapter
 from livermore.keys import warmup_schedule_key
 from livermore.models import Timeframe, now_ms
@@ -196,7 +196,7 @@ def warmup(
 
     async def main() -> WarmupStats:
         async with redis_client(settings.redis_url) as redis:
-            await redis.ping()
+            await ping_every_master(redis)  # fail at once, not at the first key on a dead master
             adapter = adapter_for(settings, exchange, base_url=base_url, exchange_id=exchange_id, redis=redis)
             try:
                 syms = await resolve_symbols(adapter, symbols, top, quote)

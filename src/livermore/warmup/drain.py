@@ -21,7 +21,7 @@ from livermore.warmup.stats import WarmupStats
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Outcome = int | Exception | None
+EntryOutcome = int | Exception | None
 """What became of one entry: the candles written, the error it failed with, or None: left undone
 (Redis stayed away), for the next run."""
 
@@ -172,7 +172,7 @@ class Drain:
         None when the outage outlasted its limit."""
         return await step() if self.outage is None else await self.outage.retry(step)
 
-    async def _run_entry(self, entry: WarmupScheduleEntry) -> Outcome:
+    async def _run_entry(self, entry: WarmupScheduleEntry) -> EntryOutcome:
         self.stats.current_symbol, self.stats.current_timeframe = entry.symbol, entry.timeframe.value
         try:
             return await self._redis(lambda: self.fetch(entry.symbol, entry.timeframe, entry.fetch_from))
