@@ -134,11 +134,13 @@ def budget_bucket_key(exchange_id: int, egress: str) -> str:
     return f"livermore:budget:{{{exchange_id}:{egress}}}:bucket"
 
 
-def budget_clock_key(exchange_id: int, egress: str, host: str) -> str:
-    """The exchange's clock less `host`'s (seconds, as text), as the host's first process on the
-    egress measured it: every process of the host then turns its windows at one instant (each
-    measuring its own would put up to a round trip between them); expires after an hour."""
-    return f"livermore:budget:{{{exchange_id}:{egress}}}:clock:{host}"
+def budget_terms_key(exchange_id: int, egress: str, host: str) -> str:
+    """How the exchange counts the egress's weight, as `host`'s first process on the egress
+    measured it (JSON: limit, window_s, and offset_s, the exchange's clock less the host's): every
+    process of the host then turns its windows at one instant (each measuring its own would put up
+    to a round trip between them), and a process starting counts even its first request
+    (exchangeInfo) in the shared window; expires after an hour."""
+    return f"livermore:budget:{{{exchange_id}:{egress}}}:terms:{host}"
 
 
 def budget_pause_key(exchange_id: int, egress: str) -> str:

@@ -89,6 +89,39 @@ async def test_the_processes_of_one_host_follow_the_exchanges_clock_at_one_offse
         assert len(offsets) == 1 and 0 <= 0.4 - offsets.pop() + 1e-6 < 0.2
 
 
+async def test_a_process_starting_beside_a_busy_one_counts_its_exchange_info_in_the_shared_window(
+    redis: Redis,
+) -> None:
+    """exchangeInfo's 20 weight, sent under the public default (6000 a minute), would land unseen in
+    a window the busy process has spent: 95 + 20 > 100. Following the terms the first process left
+    in Redis, the newcomer waits for room like any grant."""
+    config, budget = SimulatorConfig(symbols=5, window_s=1, weight_limit=100), 95
+    async with processes(redis, config, n=1, max_in_flight=8, safety_margin=0.05) as (running, (busy,)):
+        sim = running.simulator
+        await asyncio.sleep(1 - sim.wall() % 1)
+        first = int(sim.wall())
+        now = M1.floor(sim.now_ms())
+        fetches = asyncio.gather(*(busy.fetch_candles("BTCUSDT", M1, now - 60_000, now) for _ in range(200)))
+        await asyncio.sleep(1.5)  # mid-window, the window spent
+        newcomer = BinanceAdapter(
+            options(safety_margin=0.05),
+            base_url=running.base_url,
+            exchange_id=2,
+            budget=SharedBudget(redis, BINANCE, "default"),
+        )
+        try:
+            await newcomer.exchange_info()
+            await asyncio.gather(
+                fetches, *(newcomer.fetch_candles("ETHUSDT", M1, now - 60_000, now) for _ in range(20))
+            )
+        finally:
+            await newcomer.close()
+        windows = {int(w): weight for w, weight in client_stats(sim)["windows"].items() if int(w) >= first}
+        assert sim.stats()["throttled"] == 0
+        assert sum(windows.values()) == 20 + 2 * 220
+        assert max(windows.values()) <= budget, windows
+
+
 async def test_a_429_drawn_by_one_process_pauses_the_other(redis: Redis) -> None:
     config = SimulatorConfig(symbols=5, fixed_time_ms=NOW, force_429_retry_after_s=30)
     async with processes(redis, config, fast_time=FastTime(100.0)) as (running, (first, second)):

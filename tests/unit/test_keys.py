@@ -35,7 +35,7 @@ def test_our_names() -> None:
     assert keys.budget_window_key(2, "default", 875000000) == "livermore:budget:{2:default}:w:875000000"
     assert keys.budget_bucket_key(1, "127.0.0.2") == "livermore:budget:{1:127.0.0.2}:bucket"
     assert keys.budget_pause_key(2, "default") == "livermore:budget:{2:default}:pause"
-    assert keys.budget_clock_key(2, "default", "vm") == "livermore:budget:{2:default}:clock:vm"
+    assert keys.budget_terms_key(2, "default", "vm") == "livermore:budget:{2:default}:terms:vm"
 
 
 def test_every_name_in_the_module_is_pinned_above() -> None:
@@ -62,7 +62,7 @@ def test_every_name_in_the_module_is_pinned_above() -> None:
         "budget_window_key",
         "budget_bucket_key",
         "budget_pause_key",
-        "budget_clock_key",
+        "budget_terms_key",
     }
     defined = {
         name

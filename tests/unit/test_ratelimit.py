@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from livermore.exchanges.ratelimit import TokenBucket, WeightLimiter
+from livermore.exchanges.ratelimit import TokenBucket, WeightLimiter, WindowTerms, weight_terms
 
 
 class FakeTime:
@@ -45,7 +45,7 @@ async def test_aligned_windows_turn_when_the_exchanges_clock_says() -> None:
     ft = FakeTime(1_006.0)
     lim = weight_limiter(ft)
     first = await lim.acquire(20)
-    lim.align(3.5)
+    lim.follow(WindowTerms(100, 10, 3.5))
     assert lim.used == 20 and lim.window_end(100) == 1_006.5
     lim.release(first)
     granted = [await lim.acquire(10) for _ in range(8)]  # 70 fit beside the 20; the 8th waits for 101
@@ -96,17 +96,18 @@ async def test_pause_until_blocks_every_acquire() -> None:
     assert g.at == 1_003.5
 
 
-def test_configure_from_exchange_info_rate_limits() -> None:
+def test_terms_from_exchange_info_rate_limits() -> None:
+    rate_limits = [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 6, "limit": 600},
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 7200},
+        {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+    ]
+    assert weight_terms(rate_limits, 0.25) == WindowTerms(600, 6, 0.25)  # the tightest: 100 a second
     lim = weight_limiter(FakeTime())
-    lim.configure_from(
-        [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 6, "limit": 600},
-            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
-        ]
-    )
+    lim.follow(weight_terms(rate_limits, 0.0))
     assert (lim.limit, lim.window_s, lim.budget) == (600, 6, 540)
     with pytest.raises(ValueError):
-        lim.configure_from([{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100}])
+        weight_terms([{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100}], 0.0)
 
 
 async def test_weight_larger_than_budget_is_refused() -> None:
@@ -131,7 +132,7 @@ async def test_a_new_window_length_keeps_what_was_granted_so_far_charged() -> No
     ft = FakeTime()  # 1_000.0: 40 s into a 60 s window, the start of a 10 s one
     lim = WeightLimiter(6000, 60, safety_margin=0.1, clock=ft.clock, sleep=ft.sleep)
     lim.release(await lim.acquire(20))  # exchangeInfo, under the public default
-    lim.configure(100, 10)  # what it said: the server counted those 20 in its 10 s window
+    lim.follow(WindowTerms(100, 10))  # what it said: the server counted those 20 in its 10 s window
     assert lim.used == 20
     await lim.acquire(70)
     assert (await lim.acquire(2)).at == 1_010.0

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from livermore.config import Settings
 from livermore.embedded import RedisServer, free_port
+from livermore.exchanges.ratelimit import WindowTerms
 from livermore.exchanges.shared import SharedBudget, SharedTokenBucket, SharedWeightLimiter
 from livermore.keys import budget_pause_key, budget_window_key
 from tests.unit.test_ratelimit import FakeTime
@@ -159,6 +160,6 @@ async def test_a_new_window_length_carries_what_was_granted_so_far_into_the_shar
         SharedBudget(redis, BINANCE, "default"), 6000, 60, safety_margin=0.1, clock=ft.clock, sleep=ft.sleep
     )
     await spend(a, 1, weight=20)  # exchangeInfo, under the public default
-    a.configure(100, 10)
+    a.follow(WindowTerms(100, 10))
     await spend(a, 1)
     assert await window_weight(redis) == 22

@@ -12,7 +12,7 @@ import httpx
 
 from livermore.exchanges.base import RestAdapter, SymbolInfo, another_page, decimal_columns
 from livermore.exchanges.http import ClientOptions
-from livermore.exchanges.ratelimit import Clock, Grant, WeightLimiter
+from livermore.exchanges.ratelimit import Clock, Grant, WeightLimiter, weight_terms
 from livermore.exchanges.shared import SharedBudget, weight_limiter
 from livermore.models import CandleColumns, Timeframe
 
@@ -42,8 +42,8 @@ def klines_columns(rows: list[list[Any]], symbol: str, timeframe: Timeframe) -> 
 
 
 class BinanceAdapter(RestAdapter):
-    """One process-wide Binance client. The limiter starts at the public default and is configured
-    from exchangeInfo before the first other request."""
+    """One process-wide Binance client. The limiter starts at the public default and follows
+    exchangeInfo's terms before the first other request."""
 
     omits_quiet_intervals = False  # klines include zero-volume candles for intervals without trades
 
@@ -88,27 +88,30 @@ class BinanceAdapter(RestAdapter):
                 self.limiter.observe(int(value), grant)
 
     async def exchange_info(self) -> dict[str, Any]:
-        """exchangeInfo (weight 20), fetched once; it configures the limiter: the weight limit and
+        """exchangeInfo (weight 20), fetched once; the limiter follows its terms: the weight limit,
         its window, and the exchange's clock, which the windows follow. Its serverTime was stamped
         before the answer arrived, so taking it as the clock at arrival puts ours behind the
         exchange's by at most the round trip: our windows turn as its do or just after, never
         before. (A turn before the exchange's would send into its full window: the answers' weight
-        header would say the new window is spent, and hold us back for all of it.)"""
+        header would say the new window is spent, and hold us back for all of it.)
+
+        With a shared budget, the terms another process of this host measured are followed before
+        the request, so its weight is counted in the window the other processes fill: under the
+        public default it would land unseen in a window they may already have spent."""
         async with self._info_lock:
             if self._info is None:
+                if self._budget is not None and (known := await self._budget.terms()) is not None:
+                    self.limiter.follow(known)
                 info = await self._http.get_json("/api/v3/exchangeInfo", weight=20)
-                if isinstance(server_ms := info.get("serverTime"), int):
-                    await self._align(server_ms / 1000 - self._answered_at)
-                self.limiter.configure_from(info["rateLimits"])
+                measured = weight_terms(info["rateLimits"], self._offset(info))
+                self.limiter.follow(measured if self._budget is None else await self._budget.agree(measured))
                 self._info = info
         return self._info
 
-    async def _align(self, offset_s: float) -> None:
-        """Follow the exchange's clock; with a shared budget, at the offset the host's processes
-        agreed on (the first one's), so that they turn their windows together."""
-        if self._budget is not None:
-            offset_s = await self._budget.clock_offset(offset_s)
-        self.limiter.align(offset_s)
+    def _offset(self, info: dict[str, Any]) -> float:
+        """The exchange's clock less ours, from the answer's serverTime (kept as is without one)."""
+        server_ms = info.get("serverTime")
+        return server_ms / 1000 - self._answered_at if isinstance(server_ms, int) else self.limiter.offset_s
 
     async def fetch_candles(
         self, symbol: str, timeframe: Timeframe, start_ms: int, end_ms: int | None = None

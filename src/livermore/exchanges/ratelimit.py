@@ -27,6 +27,27 @@ class Grant:
     window: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class WindowTerms:
+    """How the exchange counts weight: `limit` per fixed `window_s` window of its clock, which runs
+    `offset_s` ahead of ours."""
+
+    limit: int
+    window_s: float
+    offset_s: float = 0.0
+
+
+def weight_terms(rate_limits: Iterable[Mapping[str, Any]], offset_s: float) -> WindowTerms:
+    """The terms of exchangeInfo's `rateLimits` (its REQUEST_WEIGHT entry; the tightest if several)."""
+    weights = [r for r in rate_limits if r.get("rateLimitType") == "REQUEST_WEIGHT"]
+    if not weights:
+        raise ValueError("exchangeInfo has no REQUEST_WEIGHT rate limit")
+    tightest = min(weights, key=lambda r: r["limit"] / (_INTERVAL_S[r["interval"]] * r["intervalNum"]))
+    return WindowTerms(
+        int(tightest["limit"]), _INTERVAL_S[tightest["interval"]] * int(tightest["intervalNum"]), offset_s
+    )
+
+
 class Limiter(Protocol):
     async def acquire(self, weight: int = 1) -> Grant:
         """Wait until `weight` may be spent."""
@@ -66,7 +87,7 @@ class _Pause:
 
 class WeightLimiter(_Pause):
     """Binance REQUEST_WEIGHT: fixed windows aligned to the exchange's clock (ours plus `offset_s`,
-    once `align` has measured it), budget = limit * (1 - safety_margin).
+    once `follow` has it), budget = limit * (1 - safety_margin).
 
     Two things make the local count honest. A request still in flight when a window turns may be
     counted by the server in the new window, so the new window starts charged with the weight in
@@ -90,7 +111,7 @@ class WeightLimiter(_Pause):
         super().__init__(clock, sleep)
         self.safety_margin = safety_margin
         self._window = -1
-        self._carried = 0  # ours charged to this window when it began (in flight then, or see `configure`)
+        self._carried = 0  # ours charged to this window when it began (in flight then, or see `follow`)
         self._granted = 0  # ours in this window, including weight carried in flight from the last
         self._answered = 0  # ours granted in this window and answered
         self._others = 0  # what others on our IP spent in this window, from the newest answer
@@ -98,32 +119,20 @@ class WeightLimiter(_Pause):
         self.limit, self.window_s = limit, window_s
         self.offset_s = 0.0  # the exchange's clock minus ours
 
-    def align(self, offset_s: float) -> None:
-        """Follow the exchange's clock, `offset_s` ahead of ours: its windows turn when its clock
-        says, and ours counted against it (or its weight header) would otherwise straddle two of
-        them. What was granted so far is charged to the window now current, as in `configure`."""
-        self.offset_s = offset_s
-        self._window = self._index(self.clock())
-        self._carried = self._granted
+    @property
+    def terms(self) -> WindowTerms:
+        return WindowTerms(self.limit, self.window_s, self.offset_s)
 
-    def configure(self, limit: int, window_s: float) -> None:
-        """Adopt a (new) limit and window length, e.g. from exchangeInfo. With a new length, what we
-        granted in the window so far is charged to the window now current (carried, as weight in
-        flight at a turn is): the server counted it in windows of the length we now learn, and
-        quite likely in this one."""
-        changed = window_s != self.window_s
-        self.limit, self.window_s = limit, window_s
-        if changed:
+    def follow(self, terms: WindowTerms) -> None:
+        """Count as the exchange counts: `terms`, e.g. from exchangeInfo. What was granted in the
+        window so far is charged to the window now current under them (carried, as weight in
+        flight at a turn is): the exchange counted it in its own windows, quite likely in this one.
+        Without the offset, its windows would turn at other moments than ours, and ours counted
+        against it (or its weight header) would straddle two of them."""
+        if terms != self.terms:
+            self.limit, self.window_s, self.offset_s = terms.limit, terms.window_s, terms.offset_s
             self._window = self._index(self.clock())
             self._carried = self._granted
-
-    def configure_from(self, rate_limits: Iterable[Mapping[str, Any]]) -> None:
-        """Configure from exchangeInfo `rateLimits` (its REQUEST_WEIGHT entry; the tightest if several)."""
-        weights = [r for r in rate_limits if r.get("rateLimitType") == "REQUEST_WEIGHT"]
-        if not weights:
-            raise ValueError("exchangeInfo has no REQUEST_WEIGHT rate limit")
-        tightest = min(weights, key=lambda r: r["limit"] / (_INTERVAL_S[r["interval"]] * r["intervalNum"]))
-        self.configure(int(tightest["limit"]), _INTERVAL_S[tightest["interval"]] * int(tightest["intervalNum"]))
 
     @property
     def budget(self) -> int:

@@ -6,12 +6,14 @@ N times it. So every grant is one script call (EVALSHA) on keys named by exchang
 (`keys.budget_*`): Binance weight in fixed windows, Coinbase a token bucket, and a pause that every
 grant checks first, written by the process that drew a 429 or a 418.
 
-Binance's windows follow Binance's clock, as the in-process WeightLimiter's do: each process
-measures its offset from exchangeInfo's serverTime, so the window a grant is counted in is named by
-the exchange's clock and the processes of one IP agree on it whatever their own clocks say. The
-weight header of each answer still corrects the shared count: the grant call after an answer
-raises it to the server's count when that is larger (requests from outside our processes, or
-granted in-process while Redis was away), so observing costs no call of its own.
+Binance's windows follow Binance's clock, as the in-process WeightLimiter's do: the first process
+of a host on the egress measures its offset from exchangeInfo's serverTime and leaves it in Redis
+with the weight limit and window length (`terms`), so the processes of one IP name each window
+alike and turn it at one instant, and a process starting counts even its exchangeInfo in the shared
+window rather than under the public default no other process sees. The weight header of each answer
+still corrects the shared count: the grant call after an answer raises it to the server's count
+when that is larger (requests from outside our processes, or granted in-process while Redis was
+away), so observing costs no call of its own.
 
 The in-process limiters are the base classes and the fallback: a grant whose Redis call fails
 (connection lost, timeout) is granted by the in-process rules instead, which keep counting our own
@@ -26,23 +28,24 @@ import logging
 import re
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from typing import Any
 
+import orjson
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from livermore.connection import RedisClient
-from livermore.exchanges.ratelimit import Clock, Grant, Sleep, TokenBucket, WeightLimiter
-from livermore.keys import budget_bucket_key, budget_clock_key, budget_pause_key, budget_window_key
+from livermore.exchanges.ratelimit import Clock, Grant, Sleep, TokenBucket, WeightLimiter, WindowTerms
+from livermore.keys import budget_bucket_key, budget_pause_key, budget_terms_key, budget_window_key
 
 log = logging.getLogger(__name__)
 
 _LABEL = re.compile(r"[A-Za-z0-9._:-]+")  # no braces: the label sits inside the keys' hash tag
 _OUTAGE_PROBE_S = 1.0  # after a failed call, grants stay in-process this long before Redis is asked again
-_CLOCK_TTL_S = 3600  # a host's agreed offset from the exchange's clock is measured afresh after this
+_TERMS_TTL_S = 3600  # a host's agreed terms (its offset from the exchange's clock) are measured afresh after this
 
 
 def check_egress(label: str) -> str:
@@ -87,6 +90,7 @@ class SharedBudget:
         self.exchange_id = exchange_id
         self.egress = check_egress(egress)
         self.pause_key = budget_pause_key(exchange_id, egress)
+        self._terms_key = budget_terms_key(exchange_id, egress, socket.gethostname())
         self._redis = redis
         self._window = redis.register_script(_script("budget_window.lua"))
         self._bucket = redis.register_script(_script("budget_bucket.lua"))
@@ -108,18 +112,27 @@ class SharedBudget:
         reply = await self._call(self._bucket, keys, [cost, rate_per_s / 1000, burst, _ms(now)], now)
         return None if reply is None else Reply.parse(reply)
 
-    async def clock_offset(self, measured_s: float) -> float:
-        """The exchange's clock less ours that every process of this host on the egress uses: the
-        first one's measurement; `measured_s` itself when Redis cannot be asked."""
-        key = budget_clock_key(self.exchange_id, self.egress, socket.gethostname())
+    async def terms(self) -> WindowTerms | None:
+        """The terms this host's processes on the egress follow, if one measured them; None when
+        none did, or Redis cannot be asked."""
+        try:
+            stored = await self._redis.get(self._terms_key)
+        except (RedisConnectionError, RedisTimeoutError):
+            return None
+        return None if stored is None else WindowTerms(**orjson.loads(stored))
+
+    async def agree(self, measured: WindowTerms) -> WindowTerms:
+        """The terms every process of this host on the egress follows: the limit and window just
+        measured (the exchange's answer is the authority), at the first process's clock offset;
+        `measured` itself when Redis cannot be asked."""
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.set(key, repr(measured_s), nx=True, ex=_CLOCK_TTL_S)
-                pipe.get(key)
-                _, agreed = await pipe.execute()
+                pipe.set(self._terms_key, orjson.dumps(asdict(measured)), nx=True, ex=_TERMS_TTL_S)
+                pipe.get(self._terms_key)
+                _, stored = await pipe.execute()
         except (RedisConnectionError, RedisTimeoutError):
-            return measured_s
-        return float(agreed) if agreed is not None else measured_s
+            return measured
+        return measured if stored is None else replace(measured, offset_s=orjson.loads(stored)["offset_s"])
 
     async def pause(self, until: float, now: float) -> None:
         """Pause every process on the egress until `until` (never shortening a longer pause)."""
