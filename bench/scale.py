@@ -7,7 +7,8 @@ per_candle, on 1000-candle answers of the simulator's pinned market (all interva
 - client_us: client CPU (time.process_time) per candle of PairFetcher's way from the exchange's
   decoded rows to Redis: parse, fitness check, coverage, members, the page transaction's packing,
   send and reply (Binance klines rows; coinbase_client_us: Coinbase candle rows, three windows).
-  ccxt_client_us: ccxt's parse of the same Binance rows, alone (`parse_ohlcvs`).
+  ccxt_client_us: ccxt's parse of the same Binance rows, alone (`parse_ohlcvs`). Each the least of five
+  rounds, as the Redis figures are the least of seven.
 - redis_us: Redis's own CPU per candle written (INFO commandstats: the usec of the commands of the
   page transaction, `PAGE_COMMANDS`), 1000-candle pages into empty keys, beside
   plain_zadd_redis_us: one plain ZADD of the same members per page into empty keys. redis_cpu_us
@@ -90,21 +91,30 @@ class Replay:
         return self.parse()
 
 
-async def client_us(redis: Redis, adapter: Replay, symbol: str, reps: int = 50) -> float:
+ROUNDS = 5  # CPU figures are the least of this many rounds: the least disturbed by whatever else runs
+
+
+async def client_us(redis: Redis, adapter: Replay, symbol: str, reps: int = 20) -> float:
     fetch = PairFetcher(adapter, candle_cache(redis, SETTINGS), 1, clock=lambda: NOW)  # type: ignore[arg-type]
     await fetch(symbol, M1, START)  # loads the script, warms the connection
-    started = time.process_time()
-    for _ in range(reps):
-        assert await fetch(symbol, M1, START) == PAGE
-    return (time.process_time() - started) / reps / PAGE * 1e6
+    rounds = []
+    for _ in range(ROUNDS):
+        started = time.process_time()
+        for _ in range(reps):
+            assert await fetch(symbol, M1, START) == PAGE
+        rounds.append(time.process_time() - started)
+    return min(rounds) / reps / PAGE * 1e6
 
 
 def ccxt_client_us(rows: list[Any], reps: int = 20) -> float:
     exchange = ccxt.binance()
-    started = time.process_time()
-    for _ in range(reps):
-        assert len(exchange.parse_ohlcvs(rows)) == PAGE
-    return (time.process_time() - started) / reps / PAGE * 1e6
+    rounds = []
+    for _ in range(ROUNDS):
+        started = time.process_time()
+        for _ in range(reps):
+            assert len(exchange.parse_ohlcvs(rows)) == PAGE
+        rounds.append(time.process_time() - started)
+    return min(rounds) / reps / PAGE * 1e6
 
 
 # What a page's transaction runs, each timed by Redis as it times a plain ZADD: the command alone,
@@ -130,7 +140,7 @@ async def redis_cost(
 
 async def redis_us(redis: Redis, rows: list[Any], pages: int = 40, rounds: int = 7) -> dict[str, float]:
     """Ours (the page transaction) and a plain ZADD of the same members, per candle written: the
-    least of `rounds` runs of each figure (the least disturbed by whatever else the machine does)."""
+    least of `rounds` runs of each figure."""
     cache = candle_cache(redis, SETTINGS)
     answers = [klines_columns(rows, f"S{i}USDT", M1) for i in range(pages)]
     await cache.add_columns(1, answers[0], answer_of(answers[0]))  # loads the script
