@@ -4,6 +4,7 @@ carried weight, the server's count, the shared pause, the shared bucket, and the
 from __future__ import annotations
 
 import logging
+import socket
 
 import pytest
 from redis.asyncio import Redis
@@ -12,7 +13,7 @@ from livermore.config import Settings
 from livermore.embedded import RedisServer, free_port
 from livermore.exchanges.ratelimit import WindowTerms
 from livermore.exchanges.shared import SharedBudget, SharedTokenBucket, SharedWeightLimiter
-from livermore.keys import budget_pause_key, budget_window_key
+from livermore.keys import budget_pause_key, budget_terms_key, budget_window_key
 from tests.unit.test_ratelimit import FakeTime
 
 BINANCE, COINBASE = 2, 1
@@ -163,3 +164,19 @@ async def test_a_new_window_length_carries_what_was_granted_so_far_into_the_shar
     a.follow(WindowTerms(100, 10))
     await spend(a, 1)
     assert await window_weight(redis) == 22
+
+
+async def test_the_first_process_sets_the_hosts_clock_offset_and_each_keeps_the_exchanges_limit(redis: Redis) -> None:
+    first, second = SharedBudget(redis, BINANCE, "default"), SharedBudget(redis, BINANCE, "default")
+    assert await first.terms() is None
+    assert await first.agree(WindowTerms(6000, 60, 0.25)) == WindowTerms(6000, 60, 0.25)
+    assert await second.terms() == WindowTerms(6000, 60, 0.25)  # followed before its exchangeInfo is sent
+    assert await second.agree(WindowTerms(1200, 60, 0.31)) == WindowTerms(1200, 60, 0.25)
+    assert await SharedBudget(redis, BINANCE, "nat-b").terms() is None  # another egress measures its own
+
+
+async def test_terms_this_version_cannot_read_are_measured_afresh(redis: Redis) -> None:
+    budget = SharedBudget(redis, BINANCE, "default")
+    await redis.set(budget_terms_key(BINANCE, "default", socket.gethostname()), b'{"offset": 1}')
+    assert await budget.terms() is None
+    assert await budget.agree(WindowTerms(6000, 60, 0.25)) == WindowTerms(6000, 60, 0.25)

@@ -63,6 +63,17 @@ def _ms(epoch_s: float) -> int:
     return int(epoch_s * 1000)
 
 
+def _stored_terms(stored: bytes | str | None) -> WindowTerms | None:
+    """The terms kept in Redis; None for none, or for a value this version cannot read (measured
+    afresh once it expires, rather than failing every start meanwhile)."""
+    if stored is None:
+        return None
+    try:
+        return WindowTerms(**orjson.loads(stored))
+    except (ValueError, TypeError):
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A grant script's answer."""
@@ -116,10 +127,9 @@ class SharedBudget:
         """The terms this host's processes on the egress follow, if one measured them; None when
         none did, or Redis cannot be asked."""
         try:
-            stored = await self._redis.get(self._terms_key)
+            return _stored_terms(await self._redis.get(self._terms_key))
         except (RedisConnectionError, RedisTimeoutError):
             return None
-        return None if stored is None else WindowTerms(**orjson.loads(stored))
 
     async def agree(self, measured: WindowTerms) -> WindowTerms:
         """The terms every process of this host on the egress follows: the limit and window just
@@ -132,7 +142,8 @@ class SharedBudget:
                 _, stored = await pipe.execute()
         except (RedisConnectionError, RedisTimeoutError):
             return measured
-        return measured if stored is None else replace(measured, offset_s=orjson.loads(stored)["offset_s"])
+        agreed = _stored_terms(stored)
+        return measured if agreed is None else replace(measured, offset_s=agreed.offset_s)
 
     async def pause(self, until: float, now: float) -> None:
         """Pause every process on the egress until `until` (never shortening a longer pause)."""
