@@ -14,6 +14,7 @@ from livermore.embedded import RedisServer
 from livermore.keys import warmup_workers_key
 from livermore.simulator import SimulatorConfig, serve_simulator
 from livermore.warmup.store import WarmupStore
+from tests.support.candles import duplicate_scores
 from tests.support.processes import livermore
 
 BINANCE = 2
@@ -53,9 +54,7 @@ async def test_a_killed_workers_entries_are_taken_over_and_the_run_completes(
     assert (stats.outcome, stats.completed_pairs, stats.failed_pairs) == ("complete", stats.total_pairs, 0)
     assert set(stats.workers) == set(names)
     assert stats.workers[names[1]].reclaimed >= 1  # what the killed one held when it died
-    for key in [k async for k in redis.scan_iter(match="candles:*")]:
-        scores = [s for _, s in await redis.zrange(key, 0, -1, withscores=True)]
-        assert len(scores) == len(set(scores)), key
+    assert await duplicate_scores(redis) == 0
 
 
 async def test_a_worker_bound_to_127_0_0_2_is_counted_by_the_simulator_under_that_ip(

@@ -27,7 +27,7 @@ from livermore.simulator import Simulator, SimulatorConfig
 from livermore.warmup import WarmupStats
 from livermore.warmup.ending import StopRequest
 from livermore.warmup.fetch import PairFetcher
-from tests.support.candles import cache_of, ledger_entry_of
+from tests.support.candles import cache_of, duplicate_scores, ledger_entry_of
 from tests.support.processes import livermore
 from tests.support.warmup_world import SETTINGS, TFS, Env, make_env
 
@@ -214,9 +214,7 @@ async def test_kill_9_midway_then_rerun_completes_without_duplicates(
         rerun = await binance.service.run(binance.adapter.exchange_id, binance.symbols, TFS)
     assert rerun.status == "complete" and rerun.failed_pairs == 0 and 0 < rerun.total_pairs < 12
     assert "took over the lease" in caplog.text and "waiting for the lease" not in caplog.text
-    for key in [k async for k in binance.redis.scan_iter(match="candles:*")]:
-        scores = [s for _, s in await binance.redis.zrange(key, 0, -1, withscores=True)]
-        assert len(scores) == len(set(scores)), key
+    assert await duplicate_scores(binance.redis) == 0
     await assert_complete_and_true(binance)
 
 
@@ -260,9 +258,7 @@ async def test_a_redis_restart_mid_run_pauses_the_run_which_then_completes(
                 report = await run
             assert "Redis went away" in caplog.text and "Redis is back after" in caplog.text
             assert (report.outcome, report.failed_pairs, report.completed_pairs) == ("complete", 0, report.total_pairs)
-            for key in [k async for k in redis.scan_iter(match="candles:*")]:
-                scores = [s for _, s in await redis.zrange(key, 0, -1, withscores=True)]
-                assert len(scores) == len(set(scores)), key
+            assert await duplicate_scores(redis) == 0
             await assert_complete_and_true(replace(binance, redis=redis, service=service))
 
 

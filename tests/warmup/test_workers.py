@@ -20,6 +20,7 @@ from livermore.warmup.queue import EntryQueue, QueueProgress
 from livermore.warmup.run import SETTLE_POLL_S
 from livermore.warmup.stats import WarmupStats, WorkerTally
 from livermore.warmup.worker import QueueWorker
+from tests.support.candles import duplicate_scores
 from tests.support.warmup_world import SETTINGS, TFS, Env
 from tests.unit.test_drain import entry
 from tests.warmup.test_execute import assert_complete_and_true
@@ -88,9 +89,7 @@ async def test_entries_a_dead_worker_left_pending_are_taken_over(binance: Env, r
         await dead
     assert (stats.outcome, stats.completed_pairs) == ("complete", PAIRS)
     assert (stats.workers["w1"].reclaimed, stats.workers["w1"].completed_pairs) == (2, PAIRS)
-    for candle_key in [k async for k in redis.scan_iter(match="candles:*")]:
-        scores = [s for _, s in await redis.zrange(candle_key, 0, -1, withscores=True)]
-        assert len(scores) == len(set(scores)), candle_key
+    assert await duplicate_scores(redis) == 0
     await assert_complete_and_true(binance)
 
 

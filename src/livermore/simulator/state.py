@@ -121,10 +121,10 @@ class Simulator:
     # -- market clock ---------------------------------------------------------------------------
 
     def now_ms(self) -> int:
-        """The market clock: fixed if set, else wall time plus the offset."""
+        """The market clock: fixed if set, else the exchange's own."""
         if self.fixed_time_ms is not None:
             return self.fixed_time_ms
-        return int(self.wall() * 1000) + self.clock_offset_ms
+        return int(self.exchange_s() * 1000)
 
     def exchange_s(self) -> float:
         """The exchange's own clock (epoch seconds): its rate windows, its bans and its serverTime.

@@ -165,7 +165,7 @@ class WarmupRun:
             if tallies is None:  # Redis stayed away: the outage ends the run
                 return
             self.remote = tallies
-            reported = self.drain.counted + sum(t.completed_pairs + t.failed_pairs for t in tallies.values())
+            reported = self.drain.counted + sum(t.done_pairs for t in tallies.values())
             if reported >= self.queued:
                 return
             if time.monotonic() > deadline:

@@ -44,6 +44,10 @@ class WorkerShare(CamelModel):
     throttled: int = 0
     reclaimed: int = 0
 
+    @property
+    def done_pairs(self) -> int:
+        return self.completed_pairs + self.failed_pairs
+
 
 class WorkerTally(WorkerShare):
     """What a worker reports of a run (`run`: the run's startedAt) in the workers hash: its share
