@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import ccxt
 import httpx
@@ -205,6 +206,32 @@ async def test_windows_follow_the_exchanges_clock_measured_from_exchange_info(of
         windows = sim.stats()["by_client"]["127.0.0.1"]["windows"]  # type: ignore[index]
         # Never over in any of its windows (how full each one gets depends on how busy the machine is).
         assert max(windows.values()) <= limit, windows
+
+
+async def test_windows_that_lag_the_exchanges_catch_up_on_the_first_count_from_its_next_window() -> None:
+    """The offset was read 0.3 s late (a busy event loop), so our windows turn 0.3 s after the
+    exchange's. Requests sent in our window's last 0.15 s are counted in the exchange's next one and
+    answered before our turn: unless ours turns on their counts, our next window spends a whole
+    budget beside them (40 + 94 = 134 > 100: 429s)."""
+    config = SimulatorConfig(symbols=5, window_s=1, weight_limit=100, latency_ms=(10.0, 10.0))
+    async with binance(config, safety_margin=0.05, max_in_flight=64) as (sim, adapter, _):
+        await adapter.exchange_info()
+        lim, terms = adapter.limiter, adapter.limiter.terms
+        lim.follow(replace(terms, offset_s=terms.offset_s - 0.3, slack_s=terms.slack_s + 0.3))
+        now = M1.floor(sim.now_ms())
+
+        async def burst(at: float, requests: int) -> None:
+            await asyncio.sleep(at - lim.clock())
+            await asyncio.gather(*(adapter.fetch_candles("BTCUSDT", M1, now - 60_000, now) for _ in range(requests)))
+
+        start = lim.window_end(int(lim.clock() + lim.offset_s))  # our next window: 0.3 s after the exchange's
+        await burst(start + 0.1, 20)  # the exchange's window too
+        await burst(start + 0.85, 20)  # the exchange's next one already
+        await burst(start + 1.01, 48)  # where our next window would begin without catching up
+        assert sim.stats()["throttled"] == 0
+        windows = sim.stats()["by_client"]["127.0.0.1"]["windows"]  # type: ignore[index]
+        assert max(windows.values()) <= lim.budget, windows
+        assert 0.1 < lim.offset_s - (terms.offset_s - 0.3) <= 0.3  # caught up, never past the measurement
 
 
 async def test_another_client_on_our_ip_slows_us_down_through_the_header() -> None:

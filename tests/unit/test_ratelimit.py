@@ -136,3 +136,38 @@ async def test_a_new_window_length_keeps_what_was_granted_so_far_charged() -> No
     assert lim.used == 20
     await lim.acquire(70)
     assert (await lim.acquire(2)).at == 1_010.0
+
+
+async def test_a_count_below_what_the_server_had_of_ours_turns_our_window_at_once() -> None:
+    """Our windows lag the exchange's by up to the offset's slack: an answer counting less than ours
+    already answered in the window (plus itself) comes from the server's next window; ours turns
+    then, keeping what is in flight, rather than granting the server's new window twice."""
+    ft = FakeTime()  # 1_000.0: window 100 begins
+    lim = weight_limiter(ft)
+    lim.follow(WindowTerms(100, 10, 0.0, 0.5))
+    early = await lim.acquire(40)
+    assert lim.observe(40, early) == 100
+    lim.release(early)
+    ft.t = 1_009.8
+    late = await lim.acquire(40)  # fits beside the 40 in our window 100
+    assert late.answered_before == 40
+    assert lim.observe(40, late) == 101  # 40 < 40 + 40: the server counts in its 101 already
+    assert lim.offset_s == pytest.approx(0.2, abs=1e-5) and lim.window_end(100) == pytest.approx(1_009.8)
+    lim.release(late)
+    assert lim.used == 40  # the late one, counted by the server in 101, stays charged to it
+    assert (await lim.acquire(50)).window == 101 and lim.used == 90
+
+
+async def test_the_catch_up_stays_within_the_measured_bounds_and_ignores_reordered_answers() -> None:
+    ft = FakeTime()
+    lim = weight_limiter(ft)
+    lim.follow(WindowTerms(100, 10, 0.0, 0.1))  # the exchange's clock is at most 0.1 s ahead
+    first, second = await lim.acquire(10), await lim.acquire(10)
+    assert lim.observe(10, second) == 100  # overtook the first on the way: nothing answered before it
+    lim.release(second)
+    assert lim.observe(10, first) == 100 and lim.offset_s == 0.0
+    lim.release(first)
+    ft.t = 1_009.5
+    odd = await lim.acquire(10)
+    assert lim.observe(0, odd) == 100  # a count no window of 0.1 s lag explains: no turn 0.5 s early
+    assert lim.offset_s == pytest.approx(0.1) and lim.window_end(100) == pytest.approx(1_009.9)

@@ -76,13 +76,13 @@ class BinanceAdapter(RestAdapter):
         )
         self.limiter: WeightLimiter = limiter
         self._budget = budget
-        self._answered_at = 0.0  # our clock when the newest answer arrived
+        self._round_trip = (0.0, 0.0)  # the newest answer's: (granted, arrived), our clock
         self._info: dict[str, Any] | None = None
         self._info_lock = asyncio.Lock()
 
     def _observe_weight(self, response: httpx.Response, grant: Grant) -> None:
         """Every response reports the IP's used weight; other processes on the IP spend it too."""
-        self._answered_at = self.limiter.clock()
+        self._round_trip = (grant.at, self.limiter.clock())
         for key, value in response.headers.items():
             if key.startswith(_WEIGHT_HEADER) and value.isdigit():
                 self.limiter.observe(int(value), grant)
@@ -103,15 +103,20 @@ class BinanceAdapter(RestAdapter):
                 if self._budget is not None and (known := await self._budget.terms()) is not None:
                     self.limiter.follow(known)
                 info = await self._http.get_json("/api/v3/exchangeInfo", weight=20)
-                measured = weight_terms(info["rateLimits"], self._offset(info))
+                measured = weight_terms(info["rateLimits"], *self._offset(info))
                 self.limiter.follow(measured if self._budget is None else await self._budget.agree(measured))
                 self._info = info
         return self._info
 
-    def _offset(self, info: dict[str, Any]) -> float:
-        """The exchange's clock less ours, from the answer's serverTime (kept as is without one)."""
+    def _offset(self, info: dict[str, Any]) -> tuple[float, float]:
+        """The exchange's clock less ours, from the answer's serverTime, and how much further ahead
+        it may be: serverTime was stamped between the request's grant and the answer's arrival
+        (both kept as they are without one)."""
         server_ms = info.get("serverTime")
-        return server_ms / 1000 - self._answered_at if isinstance(server_ms, int) else self.limiter.offset_s
+        if not isinstance(server_ms, int):
+            return self.limiter.offset_s, self.limiter.terms.slack_s
+        granted, arrived = self._round_trip
+        return server_ms / 1000 - arrived, arrived - granted
 
     async def fetch_candles(
         self, symbol: str, timeframe: Timeframe, start_ms: int, end_ms: int | None = None

@@ -20,31 +20,35 @@ _INTERVAL_S = {"SECOND": 1, "MINUTE": 60, "HOUR": 3600, "DAY": 86400}
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """Permission to send one request: when it was granted, in which window, at what weight."""
+    """Permission to send one request: when it was granted, in which window, at what weight, and
+    how much of ours in that window had been answered by then (so counted by the exchange before
+    this request reached it)."""
 
     at: float
     weight: int
     window: int = 0
+    answered_before: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class WindowTerms:
     """How the exchange counts weight: `limit` per fixed `window_s` window of its clock, which runs
-    `offset_s` ahead of ours."""
+    `offset_s` ahead of ours, or up to `slack_s` more (the round trip of the measurement)."""
 
     limit: int
     window_s: float
     offset_s: float = 0.0
+    slack_s: float = 0.0
 
 
-def weight_terms(rate_limits: Iterable[Mapping[str, Any]], offset_s: float) -> WindowTerms:
+def weight_terms(rate_limits: Iterable[Mapping[str, Any]], offset_s: float, slack_s: float = 0.0) -> WindowTerms:
     """The terms of exchangeInfo's `rateLimits` (its REQUEST_WEIGHT entry; the tightest if several)."""
     weights = [r for r in rate_limits if r.get("rateLimitType") == "REQUEST_WEIGHT"]
     if not weights:
         raise ValueError("exchangeInfo has no REQUEST_WEIGHT rate limit")
     tightest = min(weights, key=lambda r: r["limit"] / (_INTERVAL_S[r["interval"]] * r["intervalNum"]))
     return WindowTerms(
-        int(tightest["limit"]), _INTERVAL_S[tightest["interval"]] * int(tightest["intervalNum"]), offset_s
+        int(tightest["limit"]), _INTERVAL_S[tightest["interval"]] * int(tightest["intervalNum"]), offset_s, slack_s
     )
 
 
@@ -89,14 +93,16 @@ class WeightLimiter(_Pause):
     """Binance REQUEST_WEIGHT: fixed windows aligned to the exchange's clock (ours plus `offset_s`,
     once `follow` has it), budget = limit * (1 - safety_margin).
 
-    Two things make the local count honest. A request still in flight when a window turns may be
-    counted by the server in the new window, so the new window starts charged with the weight in
-    flight (exact: every request the server counts late is among them). And the newest answer's
-    `X-MBX-USED-WEIGHT-*` (the IP's count, other processes included) less our weight already
-    answered in this window bounds what others on our IP spent. It over-counts by our requests the
-    server has seen but not yet answered, so the bound is taken afresh from every answer (not the
-    largest ever seen) and waiting requests look again as answers arrive, rather than sleeping to
-    the end of the window on an estimate that the next answer corrects.
+    Three things make the local count honest. Our windows turn on the exchange's or after, never
+    before, and catch up with it as soon as an answer's count shows it turned (see `observe`). A
+    request still in flight when a window turns may be counted by the server in the new window, so
+    the new window starts charged with the weight in flight (exact: every request the server counts
+    late is among them). And the newest answer's `X-MBX-USED-WEIGHT-*` (the IP's count, other
+    processes included) less our weight already answered in this window bounds what others on our
+    IP spent. It over-counts by our requests the server has seen but not yet answered, so the bound
+    is taken afresh from every answer (not the largest ever seen) and waiting requests look again
+    as answers arrive, rather than sleeping to the end of the window on an estimate that the next
+    answer corrects.
     """
 
     def __init__(
@@ -118,10 +124,11 @@ class WeightLimiter(_Pause):
         self._in_flight = 0
         self.limit, self.window_s = limit, window_s
         self.offset_s = 0.0  # the exchange's clock minus ours
+        self._latest_offset_s = 0.0  # the most it can be, by the measurement
 
     @property
     def terms(self) -> WindowTerms:
-        return WindowTerms(self.limit, self.window_s, self.offset_s)
+        return WindowTerms(self.limit, self.window_s, self.offset_s, self._latest_offset_s - self.offset_s)
 
     def follow(self, terms: WindowTerms) -> None:
         """Count as the exchange counts: `terms`, e.g. from exchangeInfo. What was granted in the
@@ -131,6 +138,7 @@ class WeightLimiter(_Pause):
         against it (or its weight header) would straddle two of them."""
         if terms != self.terms:
             self.limit, self.window_s, self.offset_s = terms.limit, terms.window_s, terms.offset_s
+            self._latest_offset_s = terms.offset_s + terms.slack_s
             self._window = self._index(self.clock())
             self._carried = self._granted
 
@@ -167,7 +175,7 @@ class WeightLimiter(_Pause):
         """Count a grant as ours, in flight."""
         self._granted += weight
         self._in_flight += weight
-        return Grant(now, weight, window)
+        return Grant(now, weight, window, self._answered)
 
     async def acquire(self, weight: int = 1) -> Grant:
         self._check(weight)
@@ -179,11 +187,31 @@ class WeightLimiter(_Pause):
             # Look again soon: answers in flight may lower the estimate of what others spent.
             await self.sleep(min(self.window_end(window) - now, max(0.02, self.window_s / 50)))
 
-    def observe(self, used_weight: int, grant: Grant) -> None:
-        """Take the server's count from the answer to `grant` (call before `release`). Ignored when
-        the request was granted in an earlier window: the server may have counted it there."""
-        if self._roll(self.clock()) == grant.window:
-            self._others = max(0, used_weight - self._answered - grant.weight)
+    def observe(self, used_weight: int, grant: Grant) -> int | None:
+        """Take the server's count from the answer to `grant` (call before `release`); returns the
+        window it is the count of, None when unknown: the request was granted in an earlier window,
+        and the server may have counted it there.
+
+        A count below what the server had already answered of ours in the grant's window, plus the
+        request itself, is the count of a window the server began since: its window turned before
+        ours (our offset, measured at an answer's arrival, lags it by up to that answer's last leg
+        and whatever delayed its reading). Ours then turns at once, never past the latest offset
+        the measurement allows: left to turn later, the weight we grant meanwhile would be counted
+        in the server's new window and in our old one, so the new one could be spent twice."""
+        now = self.clock()
+        window = self._roll(now)
+        if window != grant.window:
+            return None
+        if used_weight < grant.answered_before + grant.weight:
+            window = self._catch_up(now)  # the count is then the new window's, ours all in flight
+        self._others = max(0, used_weight - self._answered - grant.weight)
+        return window
+
+    def _catch_up(self, now: float) -> int:
+        """Turn to the next window now (the server has), within the offset's bounds."""
+        turned = (self._window + 1) * self.window_s - now + 1e-6
+        self.offset_s = min(max(self.offset_s, turned), self._latest_offset_s)
+        return self._roll(now)
 
     def release(self, grant: Grant) -> None:
         """The request is over; a window that turned while it was in flight keeps it charged."""

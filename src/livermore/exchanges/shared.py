@@ -133,7 +133,8 @@ class SharedBudget:
 
     async def agree(self, measured: WindowTerms) -> WindowTerms:
         """The terms every process of this host on the egress follows: the limit and window just
-        measured (the exchange's answer is the authority), at the first process's clock offset;
+        measured (the exchange's answer is the authority), at the first process's clock offset (and
+        its bound);
         `measured` itself when Redis cannot be asked."""
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -143,7 +144,7 @@ class SharedBudget:
         except (RedisConnectionError, RedisTimeoutError):
             return measured
         agreed = _stored_terms(stored)
-        return measured if agreed is None else replace(measured, offset_s=agreed.offset_s)
+        return measured if agreed is None else replace(measured, offset_s=agreed.offset_s, slack_s=agreed.slack_s)
 
     async def pause(self, until: float, now: float) -> None:
         """Pause every process on the egress until `until` (never shortening a longer pause)."""
@@ -237,12 +238,12 @@ class SharedWeightLimiter(WeightLimiter):
             self._shared_used = (window, reply.used)
         return reply
 
-    def observe(self, used_weight: int, grant: Grant) -> None:
+    def observe(self, used_weight: int, grant: Grant) -> int | None:
         """As in-process, and the server's count goes to Redis with the next grant call."""
-        super().observe(used_weight, grant)
-        window = self._roll(self.clock())
-        if window == grant.window:
+        window = super().observe(used_weight, grant)
+        if window is not None:
             self._floor = (window, max(used_weight, self._floor[1] if self._floor[0] == window else 0))
+        return window
 
     async def pause_until(self, epoch_s: float) -> None:
         await super().pause_until(epoch_s)
