@@ -6,9 +6,9 @@ one_ip: four `livermore warmup` processes on 127.0.0.1 split the same pairs (exc
 418s, and `budget_share`, the mean weight of the full windows over the limit: at most 1 minus the
 safety margin, 5% here as in bench/warmup.py (10% by default). The margin absorbs what the shared
 count cannot know: weight still in flight when a window turns reaches it with its process's next
-grant, and the windows turn as the exchange's measured at an answer's arrival, up to its last leg
-(25-75 ms here) after the exchange's. On a 2 s window both are 30 times more of the budget than on
-Binance's minute. Every other request is counted in the shared window before it is sent, the
+grant, and a process's windows turn up to a round trip after the exchange's until an answer's count
+shows it turned (then they catch up). On a 2 s window both are 30 times more of the budget than on
+Binance's minute (a busy run of `make bench` drew 5 429s at 5% before the catch-up). Every other request is counted in the shared window before it is sent, the
 exchangeInfo of a process starting beside busy ones included (under the public default it drew
 9-10 429s at a 5% margin with starts 0.5-1.3 s apart). The run is long enough (25 windows) that the
 window in which the processes start, some still scanning, weighs little.
