@@ -171,3 +171,14 @@ async def test_the_catch_up_stays_within_the_measured_bounds_and_ignores_reorder
     odd = await lim.acquire(10)
     assert lim.observe(0, odd) == 100  # a count no window of 0.1 s lag explains: no turn 0.5 s early
     assert lim.offset_s == pytest.approx(0.1) and lim.window_end(100) == pytest.approx(1_009.9)
+
+
+async def test_what_was_answered_before_the_terms_were_known_is_no_evidence_of_a_turn() -> None:
+    ft = FakeTime()
+    lim = weight_limiter(ft)
+    info = await lim.acquire(20)  # exchangeInfo: the exchange counted it in a window we did not know
+    lim.observe(20, info)
+    lim.release(info)
+    lim.follow(WindowTerms(100, 10, 0.0, 0.5))
+    klines = await lim.acquire(2)
+    assert lim.observe(2, klines) == 100 and lim.offset_s == 0.0 and lim.used == 22

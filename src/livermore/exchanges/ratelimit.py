@@ -141,6 +141,7 @@ class WeightLimiter(_Pause):
             self._latest_offset_s = terms.offset_s + terms.slack_s
             self._window = self._index(self.clock())
             self._carried = self._granted
+            self._answered = 0  # in which of the exchange's windows is not known: no evidence of a turn
 
     @property
     def budget(self) -> int:
