@@ -8,10 +8,11 @@ safety margin, 5% here as in bench/warmup.py (10% by default). The margin absorb
 count cannot know: weight still in flight when a window turns reaches it with its process's next
 grant, and a process's windows turn up to a round trip after the exchange's until an answer's count
 shows it turned (then they catch up). On a 2 s window both are 30 times more of the budget than on
-Binance's minute (a busy run of `make bench` drew 5 429s at 5% before the catch-up). Every other request is counted in the shared window before it is sent, the
-exchangeInfo of a process starting beside busy ones included (under the public default it drew
-9-10 429s at a 5% margin with starts 0.5-1.3 s apart). The run is long enough (25 windows) that the
-window in which the processes start, some still scanning, weighs little.
+Binance's minute (a busy run of `make bench` drew 5 429s at 5% before the catch-up). Every other
+request is counted in the shared window before it is sent, the exchangeInfo of a process starting
+beside busy ones included (under the public default it drew 9-10 429s at a 5% margin with starts
+0.5-1.3 s apart). The run is long enough (25 windows) that the window in which the processes start,
+some still scanning, weighs little.
 
 ccxt_one_ip: the same pairs fetched by four ccxt bots (`enableRateLimit`, each its own OS process and
 so its own limiter, as separate bots are) on the same IP against a fresh simulator: their 429s and
