@@ -94,27 +94,34 @@ class Replay:
 ROUNDS = 5  # CPU figures are the least of this many rounds: the least disturbed by whatever else runs
 
 
-async def client_us(redis: Redis, adapter: Replay, symbol: str, reps: int = 20) -> float:
+async def least_cpu_us(page: Callable[[], Awaitable[None]], reps: int = 20) -> float:
+    """CPU time per candle of `page` (one 1000-candle page's work): the least of ROUNDS rounds."""
+    rounds = []
+    for _ in range(ROUNDS):
+        started = time.process_time()
+        for _ in range(reps):
+            await page()
+        rounds.append(time.process_time() - started)
+    return min(rounds) / reps / PAGE * 1e6
+
+
+async def client_us(redis: Redis, adapter: Replay, symbol: str) -> float:
     fetch = PairFetcher(adapter, candle_cache(redis, SETTINGS), 1, clock=lambda: NOW)  # type: ignore[arg-type]
     await fetch(symbol, M1, START)  # loads the script, warms the connection
-    rounds = []
-    for _ in range(ROUNDS):
-        started = time.process_time()
-        for _ in range(reps):
-            assert await fetch(symbol, M1, START) == PAGE
-        rounds.append(time.process_time() - started)
-    return min(rounds) / reps / PAGE * 1e6
+
+    async def page() -> None:
+        assert await fetch(symbol, M1, START) == PAGE
+
+    return await least_cpu_us(page)
 
 
-def ccxt_client_us(rows: list[Any], reps: int = 20) -> float:
+async def ccxt_client_us(rows: list[Any]) -> float:
     exchange = ccxt.binance()
-    rounds = []
-    for _ in range(ROUNDS):
-        started = time.process_time()
-        for _ in range(reps):
-            assert len(exchange.parse_ohlcvs(rows)) == PAGE
-        rounds.append(time.process_time() - started)
-    return min(rounds) / reps / PAGE * 1e6
+
+    async def page() -> None:
+        assert len(exchange.parse_ohlcvs(rows)) == PAGE
+
+    return await least_cpu_us(page)
 
 
 # What a page's transaction runs, each timed by Redis as it times a plain ZADD: the command alone,
@@ -207,7 +214,7 @@ async def per_candle() -> dict[str, Any]:
             await redis.flushdb()
             binance_sent, binance_needed = await deep_backfill(redis, "binance", 2 * PAGE, PAGE)
             coinbase_sent, coinbase_needed = await deep_backfill(redis, "coinbase", 701, CANDLES_PER_REQUEST)
-    ccxt_us = ccxt_client_us(binance_rows)
+    ccxt_us = await ccxt_client_us(binance_rows)
     wasted = binance_sent - binance_needed + coinbase_sent - coinbase_needed
     ours_redis, plain_redis = written["redis_us"], written["plain_zadd_redis_us"]
     ours_cpu, plain_cpu = written["redis_cpu_us"], written["plain_zadd_redis_cpu_us"]
